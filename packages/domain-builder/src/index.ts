@@ -1,0 +1,11 @@
+export * from './abi.js';
+export { rewriteGuest, rewriteKey, REWRITER_VERSION, INITIAL_FUEL, recursiveFunctions } from './rewrite.js';
+export type { RewriteOptions, RewriteInfo, RewriteResult } from './rewrite.js';
+export { RewriteCache } from './rewrite-cache.js';
+export { GuestInstance, GuestExit } from './guest-instance.js';
+export type { GuestCallbacks, GuestHost, GuestState, RunResult, GuestInstanceOptions, GuestStatus } from './guest-instance.js';
+export { writeStartInfo, initSharedInfo } from './start-info.js';
+export type { StartInfoFields } from './start-info.js';
+export { runDirect } from './direct-run.js';
+export type { DirectRunResult } from './direct-run.js';
+export { UnsupportedExpressionError } from './walk.js';

@@ -1,0 +1,12 @@
+// The XenWasm guest SDK: import everything from "@xenwasm/guest-sdk".
+export * from "./xen";
+export * from "./start_info";
+export * from "./shared_info";
+export * from "./console";
+export * from "./evtchn";
+export * from "./sched";
+export * from "./time";
+export * from "./gnttab";
+export * from "./memory";
+export * from "./cmdline";
+export * from "./abort";

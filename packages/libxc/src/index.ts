@@ -1,0 +1,2 @@
+export * from './xc.js';
+export * from './privcmd-wire.js';

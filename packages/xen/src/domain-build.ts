@@ -1,0 +1,83 @@
+// The PV domain builder (libxc's xc_dom_* for Linux, here for wasm guests):
+// rewrite the guest module, make its memory, and lay out start_info and
+// shared_info the way docs/pv-abi.md says.
+import fs from 'node:fs/promises';
+import { HypercallError, ERRNO, XenError } from '@xenwasm/xen-errno';
+import { rewriteGuest } from '@xenwasm/domain-builder';
+import type { XenCore } from '@xenwasm/hypervisor-wasm';
+import * as A from './abi.js';
+import { GuestMemory } from './guest-memory.js';
+
+export interface PvBuildRequest {
+  domid: number;
+  kernel: string;
+  cmdline?: string;
+  memoryMb: number;
+  maxMemoryMb?: number;
+  storeEvtchn: number;
+  consoleEvtchn: number;
+}
+export interface PvImage {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  storeMfn: number;
+  consoleMfn: number;
+}
+
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
+
+async function compileGuest(kernel: string, maxWasmPages: number): Promise<{ module: WebAssembly.Module; minPages: number }> {
+  let bytes: Buffer;
+  try {
+    bytes = await fs.readFile(kernel);
+  } catch (e) {
+    throw new XenError('ENOENT', `kernel image ${kernel}: ${(e as Error).message}`, { kernel });
+  }
+  const out = await rewriteGuest(bytes, { maxMemoryPages: maxWasmPages });
+  const key = `${kernel}:${maxWasmPages}:${bytes.length}:${out.info.hash ?? ''}`;
+  let m = compiled.get(key);
+  if (!m) {
+    m = WebAssembly.compile(out.wasm as Uint8Array<ArrayBuffer>);
+    compiled.set(key, m);
+    m.catch(() => compiled.delete(key));
+  }
+  return { module: await m, minPages: out.info.initialMemoryPages ?? 2 };
+}
+
+export async function buildPv(core: XenCore, req: PvBuildRequest): Promise<PvImage> {
+  if (!(req.memoryMb > 0)) throw new HypercallError(-ERRNO.EINVAL, 'linux_build: memory must be positive');
+  const maxMb = Math.max(req.maxMemoryMb ?? req.memoryMb, req.memoryMb);
+  const maxWasm = Math.floor((maxMb * 1024 * 1024) / A.WASM_PAGE);
+  const { module, minPages } = await compileGuest(req.kernel, maxWasm);
+  const initial = Math.max(minPages, Math.ceil((req.memoryMb * 1024 * 1024) / A.WASM_PAGE), A.RESERVED_BYTES / A.WASM_PAGE);
+  if (initial > maxWasm) throw new HypercallError(-ERRNO.ENOMEM, `linux_build: the guest needs ${initial * 64} KiB, more than maxmem`);
+  const pages = initial * A.XEN_PAGES_PER_WASM_PAGE;
+  core.setMaxMem(req.domid, maxWasm * 64);
+  core.increaseReservation(req.domid, pages); // ENOMEM past the host's free pages
+  let memory: WebAssembly.Memory;
+  try {
+    memory = new WebAssembly.Memory({ initial, maximum: maxWasm, shared: true });
+  } catch (e) {
+    core.decreaseReservation(req.domid, pages);
+    throw new HypercallError(-ERRNO.ENOMEM, `linux_build: ${(e as Error).message}`);
+  }
+  const mem = new GuestMemory(memory);
+  const si = A.START_INFO;
+  mem.write(si + A.SI_MAGIC, Buffer.from(A.START_INFO_MAGIC + '\0'));
+  mem.setU32(si + A.SI_NR_PAGES, pages);
+  mem.setU32(si + A.SI_SHARED_INFO, A.SHARED_INFO);
+  mem.setU32(si + A.SI_FLAGS, 0);
+  mem.setU32(si + A.SI_STORE_MFN, A.PFN_XENSTORE);
+  mem.setU32(si + A.SI_STORE_EVTCHN, req.storeEvtchn);
+  mem.setU32(si + A.SI_CONSOLE_MFN, A.PFN_CONSOLE);
+  mem.setU32(si + A.SI_CONSOLE_EVTCHN, req.consoleEvtchn);
+  const cmd = Buffer.from(req.cmdline ?? '', 'utf8').subarray(0, A.MAX_GUEST_CMDLINE - 1);
+  mem.write(si + A.SI_CMD_LINE, cmd);
+  // vcpu_time_info: system time = tsc (rdtsc returns ns): mul 2^31, shift 1.
+  for (let v = 0; v < 32; v++) {
+    const t = A.SHARED_INFO + v * A.VCPU_INFO_SIZE + A.VI_TIME;
+    mem.setU32(t + 24, 0x80000000);
+    mem.write(t + 28, Uint8Array.of(1));
+  }
+  return { module, memory, storeMfn: A.PFN_XENSTORE, consoleMfn: A.PFN_CONSOLE };
+}

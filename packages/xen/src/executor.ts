@@ -1,0 +1,57 @@
+// An executor thread: runs whichever vCPUs the dispatcher hands it, one at a
+// time, on its own copy of the core. See dispatch.ts for who runs what, and
+// vcpu.ts for how one vCPU runs.
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { XenCore, type CoreShare } from '@xenwasm/hypervisor-wasm';
+import { Dispatch, EXEC_BUSY, EXEC_IDLE, type DispatchShare } from './dispatch.js';
+import { GuestRegistry } from './guest-registry.js';
+import { makeHooks } from './core-hooks.js';
+import { VcpuRunner } from './vcpu.js';
+
+export interface ExecutorData {
+  core: CoreShare;
+  dispatch: DispatchShare;
+  registryPort: MessagePort;
+}
+
+const data = workerData as ExecutorData;
+const dispatch = new Dispatch(data.dispatch);
+const registry = new GuestRegistry(data.registryPort);
+data.registryPort.on('message', (m) => registry.apply(m));
+const core = XenCore.attach(data.core, makeHooks(registry, dispatch));
+const me = dispatch.registerExecutor();
+const runner = new VcpuRunner({
+  core,
+  registry,
+  dispatch,
+  executor: me,
+  setTimer(domid, vcpu, deadline) {
+    parentPort!.postMessage({ kind: 'timer', domid, vcpu, deadline: deadline.toString() });
+  },
+  log(msg) {
+    parentPort!.postMessage({ kind: 'log', msg });
+  },
+});
+registry.onRemove((domid) => runner.forget(domid));
+
+async function loop(): Promise<void> {
+  const bell = dispatch.doorbellIndex(me);
+  for (;;) {
+    dispatch.setExecState(me, EXEC_BUSY);
+    for (let item = dispatch.popFor(me); item >= 0; item = dispatch.popFor(me)) {
+      const [domid, vcpu] = Dispatch.unpack(item);
+      runner.run(domid, vcpu);
+    }
+    const seen = Atomics.load(dispatch.i32, bell);
+    dispatch.setExecState(me, EXEC_IDLE);
+    // Work pushed to the overflow queue while we were busy has nobody else to
+    // take it; work pushed to us after this point rings the bell.
+    if (dispatch.overflowLength() > 0 && dispatch.casExecState(me, EXEC_IDLE, EXEC_BUSY)) continue;
+    if (dispatch.execState(me) !== EXEC_IDLE) continue;
+    const w = Atomics.waitAsync(dispatch.i32, bell, seen);
+    if (w.async) await w.value;
+  }
+}
+
+parentPort!.postMessage({ kind: 'ready', executor: me });
+void loop();

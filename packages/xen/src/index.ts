@@ -1,0 +1,3 @@
+export * from './hypervisor.js';
+export * from './privcmd-server.js';
+export * as abi from './abi.js';

@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// `xen`: the hypervisor host process. Boots the core and the executor
+// threads, creates Domain-0, and serves dom0 software on the privcmd socket.
+import path from 'node:path';
+import { Command } from 'commander';
+import { Hypervisor } from './hypervisor.js';
+import { startPrivcmd } from './privcmd-server.js';
+
+const program = new Command()
+  .name('xen')
+  .description('XenWasm hypervisor host: the core on every pCPU, Domain-0, privcmd')
+  .option('--nr-cpus <n>', 'pCPUs the scheduler hands out (default: host cores)', (v) => parseInt(v, 10))
+  .option('--mem <MiB>', 'host memory pool in MiB (default: half the machine, at most 16 GiB)', (v) => parseInt(v, 10))
+  .option('--dom0-mem <MiB>', "Domain-0's memory (dom0_mem)", (v) => parseInt(v, 10), 512)
+  .parse();
+const opts = program.opts<{ nrCpus?: number; mem?: number; dom0Mem: number }>();
+
+const stateDir = path.resolve(process.env.XEN_STATE_DIR ?? 'var');
+const log = (m: string) => process.stderr.write(`xen: ${m}\n`);
+
+const hv = await Hypervisor.boot({ nrCpus: opts.nrCpus, totalMemMb: opts.mem, dom0MemMb: opts.dom0Mem, log });
+const sockPath = path.join(stateDir, 'run', 'xen', 'privcmd.sock');
+const server = await startPrivcmd(hv, sockPath, log);
+const p = hv.core.physinfo();
+log(`ready: ${hv.nrCpus} pCPUs, ${p.totalPages >> 8} MiB, privcmd at ${server.path}`);
+
+let stopping = false;
+async function stop(sig: string) {
+  if (stopping) return;
+  stopping = true;
+  log(`${sig}: stopping`);
+  await server.close();
+  await hv.shutdown();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGINT', () => void stop('SIGINT'));

@@ -1,0 +1,2 @@
+export * from './xs-wire.js';
+export * from './client.js';
