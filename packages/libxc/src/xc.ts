@@ -105,6 +105,7 @@ export class Xc extends EventEmitter {
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; op: string }>();
   private closed = false;
+  private readonly rings = new Map<number, RingStream>();
 
   private constructor(sock: net.Socket) {
     super();
@@ -148,6 +149,16 @@ export class Xc extends EventEmitter {
   private onFrame(f: Record<string, unknown>): void {
     if (f.event === 'evtchn') {
       this.emit('evtchn', f.port as number);
+      return;
+    }
+    if (f.event === 'ring' || f.event === 'ring_broken') {
+      const r = this.rings.get(f.id as number);
+      if (!r) return;
+      if (f.event === 'ring') r.emit('data', Buffer.from(f.data as string, 'base64'));
+      else {
+        this.rings.delete(f.id as number);
+        r.emit('broken', f.message as string);
+      }
       return;
     }
     const w = this.waiting.get(f.id as number);
@@ -276,11 +287,46 @@ export class Xc extends EventEmitter {
     return this.call('gnttab_write', { handle, offset, data: Buffer.from(data).toString('base64') });
   }
 
+  // ---- byte rings (xenstore and console pages), relayed by the host ----
+  /**
+   * Attach to a guest's xenstore or console ring page (`pfn`, the MFN the
+   * toolstack wrote in store/ring-ref or console/ring-ref) and its event
+   * channel (`port`, the guest's end). Bytes the guest produces arrive as
+   * 'data'; write() puts bytes in the guest's other ring. A guest that
+   * corrupts its ring gets the ring stopped: 'broken' with the reason.
+   */
+  async ringAttach(domid: number, pfn: number, port: number, kind: 'xenstore' | 'console'): Promise<RingStream> {
+    const r = new RingStream(this);
+    const id = await this.call<number>('ring_attach', { domid, pfn, port, kind });
+    r.id = id;
+    this.rings.set(id, r);
+    return r;
+  }
+  /** @internal */
+  ringDetached(id: number): void {
+    this.rings.delete(id);
+  }
+
   // ---- foreign mapping (privcmd mmap of another domain's frames) ----
   async mapForeignRead(domid: number, pfn: number, offset = 0, length = 4096): Promise<Buffer> {
     return Buffer.from(await this.call<string>('foreign_read', { domid, pfn, offset, length }), 'base64');
   }
   mapForeignWrite(domid: number, pfn: number, offset: number, data: Uint8Array): Promise<void> {
     return this.call('foreign_write', { domid, pfn, offset, data: Buffer.from(data).toString('base64') });
+  }
+}
+
+/** One relayed ring: 'data' (Buffer) from the guest, 'broken' (reason). */
+export class RingStream extends EventEmitter {
+  id = 0;
+  constructor(private readonly xc: Xc) {
+    super();
+  }
+  write(data: Uint8Array): Promise<void> {
+    return this.xc.call('ring_write', { id: this.id, data: Buffer.from(data).toString('base64') });
+  }
+  async close(): Promise<void> {
+    this.xc.ringDetached(this.id);
+    await this.xc.call('ring_detach', { id: this.id }).catch(() => undefined);
   }
 }

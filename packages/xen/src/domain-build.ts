@@ -3,7 +3,7 @@
 // shared_info the way docs/pv-abi.md says.
 import fs from 'node:fs/promises';
 import { HypercallError, ERRNO, XenError } from '@xenwasm/xen-errno';
-import { rewriteGuest } from '@xenwasm/domain-builder';
+import { RewriteCache } from '@xenwasm/domain-builder';
 import type { XenCore } from '@xenwasm/hypervisor-wasm';
 import * as A from './abi.js';
 import { GuestMemory } from './guest-memory.js';
@@ -26,15 +26,15 @@ export interface PvImage {
 
 const compiled = new Map<string, Promise<WebAssembly.Module>>();
 
-async function compileGuest(kernel: string, maxWasmPages: number): Promise<{ module: WebAssembly.Module; minPages: number }> {
+async function compileGuest(cache: RewriteCache, kernel: string, maxWasmPages: number): Promise<{ module: WebAssembly.Module; minPages: number }> {
   let bytes: Buffer;
   try {
     bytes = await fs.readFile(kernel);
   } catch (e) {
     throw new XenError('ENOENT', `kernel image ${kernel}: ${(e as Error).message}`, { kernel });
   }
-  const out = await rewriteGuest(bytes, { maxMemoryPages: maxWasmPages });
-  const key = `${kernel}:${maxWasmPages}:${bytes.length}:${out.info.hash ?? ''}`;
+  const out = await cache.rewrite(bytes, { maxMemoryPages: maxWasmPages });
+  const key = `${out.info.hash}:${maxWasmPages}`;
   let m = compiled.get(key);
   if (!m) {
     m = WebAssembly.compile(out.wasm as Uint8Array<ArrayBuffer>);
@@ -44,11 +44,11 @@ async function compileGuest(kernel: string, maxWasmPages: number): Promise<{ mod
   return { module: await m, minPages: out.info.initialMemoryPages ?? 2 };
 }
 
-export async function buildPv(core: XenCore, req: PvBuildRequest): Promise<PvImage> {
+export async function buildPv(core: XenCore, cache: RewriteCache, req: PvBuildRequest): Promise<PvImage> {
   if (!(req.memoryMb > 0)) throw new HypercallError(-ERRNO.EINVAL, 'linux_build: memory must be positive');
   const maxMb = Math.max(req.maxMemoryMb ?? req.memoryMb, req.memoryMb);
   const maxWasm = Math.floor((maxMb * 1024 * 1024) / A.WASM_PAGE);
-  const { module, minPages } = await compileGuest(req.kernel, maxWasm);
+  const { module, minPages } = await compileGuest(cache, req.kernel, maxWasm);
   const initial = Math.max(minPages, Math.ceil((req.memoryMb * 1024 * 1024) / A.WASM_PAGE), A.RESERVED_BYTES / A.WASM_PAGE);
   if (initial > maxWasm) throw new HypercallError(-ERRNO.ENOMEM, `linux_build: the guest needs ${initial * 64} KiB, more than maxmem`);
   const pages = initial * A.XEN_PAGES_PER_WASM_PAGE;

@@ -6,6 +6,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { XenCore, type CoreShare } from '@xenwasm/hypervisor-wasm';
+import { RewriteCache } from '@xenwasm/domain-builder';
 import { HypercallError, ERRNO } from '@xenwasm/xen-errno';
 import { Dispatch, MAX_EXECUTORS } from './dispatch.js';
 import { GuestRegistry, type RegistryMessage } from './guest-registry.js';
@@ -16,6 +17,7 @@ import { pinGrant, unpinGrant } from './grant-table.js';
 import { DOM0_SHARED_BYTES, takePending } from './event-delivery.js';
 import { PAGE_SIZE, SHARED_INFO } from './abi.js';
 import { VIRQ_TIMER } from './hypercall-numbers.js';
+import { ByteRing, type RingLayout } from './ring-relay.js';
 import type { ExecutorData } from './executor.js';
 
 export interface HypervisorOptions {
@@ -24,6 +26,8 @@ export interface HypervisorOptions {
   dom0MemMb?: number; // dom0_mem (default 512)
   maxDomains?: number;
   log?: (msg: string) => void;
+  /** Where rewritten guest modules persist across restarts (default: memory only). */
+  cacheDir?: string;
 }
 
 const MAX_VCPUS = 32;
@@ -39,6 +43,22 @@ interface GrantMapping {
   gref: number;
   frame: number;
   readonly: boolean;
+}
+
+export interface LocalPort {
+  port: number;
+  notify(): void;
+  close(): void;
+}
+export interface LocalGrant {
+  page(): Uint8Array;
+  readonly: boolean;
+  unmap(): void;
+}
+export interface RingAttachment {
+  port: number;
+  write(data: Uint8Array): boolean;
+  close(): void;
 }
 
 /** Owner of dom0 event-channel ports (a privcmd connection). */
@@ -62,10 +82,12 @@ export class Hypervisor {
   private spawning: Promise<void> | null = null;
   private readonly log: (msg: string) => void;
   readonly bootTime = Date.now();
+  private readonly rewriteCache: RewriteCache;
 
   private constructor(opts: HypervisorOptions) {
     this.log = opts.log ?? ((m) => process.stderr.write(`xen: ${m}\n`));
     this.nrCpus = opts.nrCpus ?? os.availableParallelism();
+    this.rewriteCache = new RewriteCache(opts.cacheDir ?? null);
     const maxDomains = opts.maxDomains ?? 4096;
     const totalMb = opts.totalMemMb ?? Math.min(16384, Math.floor(os.totalmem() / 2 ** 21));
     const dom0Mb = opts.dom0MemMb ?? 512;
@@ -211,7 +233,7 @@ export class Hypervisor {
   async buildPv(req: PvBuildRequest): Promise<{ store_mfn: number; console_mfn: number }> {
     const info = this.core.getDomainInfo(req.domid);
     if (info.totPages > 0) throw new HypercallError(-ERRNO.EEXIST, 'linux_build: the domain is already built');
-    const img = await buildPv(this.core, req);
+    const img = await buildPv(this.core, this.rewriteCache, req);
     this.broadcast({
       kind: 'add',
       entry: { domid: req.domid, memory: img.memory, shared: img.memory.buffer as unknown as SharedArrayBuffer, module: img.module, maxVcpus: info.maxVcpuId + 1 },
@@ -285,6 +307,82 @@ export class Hypervisor {
     if (!(offset >= 0 && offset + data.length <= PAGE_SIZE)) throw new HypercallError(-ERRNO.EINVAL, 'range outside the page');
     this.guestMemory(domid).write(pfn * PAGE_SIZE + offset, data);
   }
+  // ---- dom0 kernel services for code in this process (backends, ring relays) ----
+
+  /** Bind a dom0 port to (domid, remotePort); `onEvent` runs on this thread's event loop. */
+  bindInterdomainLocal(domid: number, remotePort: number, onEvent: (port: number) => void): LocalPort {
+    const port = this.core.evtchnBindInterdomain(0, domid, remotePort);
+    const client: EvtchnClient = { deliver: (p) => onEvent(p) };
+    this.bindDom0Port(port, client);
+    return {
+      port,
+      notify: () => this.core.evtchnSend(0, port),
+      close: () => {
+        if (this.ownsDom0Port(port, client)) this.unbindDom0Port(port);
+      },
+    };
+  }
+  /** Map a grant into this process: a view straight into the granter's memory. */
+  mapGrantLocal(domid: number, gref: number, readonly: boolean): LocalGrant {
+    const handle = this.gnttabMap(domid, gref, readonly);
+    const m = this.grantMaps.get(handle)!;
+    return {
+      page: () => this.guestMemory(domid).bytes(m.frame * PAGE_SIZE, PAGE_SIZE),
+      readonly,
+      unmap: () => this.gnttabUnmap(handle),
+    };
+  }
+  /** A privileged (foreign) view of one of a guest's pages. */
+  foreignPage(domid: number, pfn: number): Uint8Array {
+    return this.guestMemory(domid).bytes(pfn * PAGE_SIZE, PAGE_SIZE);
+  }
+
+  /**
+   * Relay a byte ring (xenstore or console page) of a guest to a sink in
+   * another process (ring-relay.ts says why). Bytes from the guest go to
+   * `onData`; a broken ring is reported once to `onBroken` and the relay stops.
+   */
+  attachRing(domid: number, pfn: number, remotePort: number, layout: RingLayout, sink: { onData(b: Buffer): void; onBroken(why: string): void }): RingAttachment {
+    this.foreignPage(domid, pfn); // ESRCH / EFAULT now rather than later
+    const ring = new ByteRing(() => this.foreignPage(domid, pfn), layout);
+    let broken = false;
+    const pump = () => {
+      if (broken) return;
+      let r;
+      try {
+        r = ring.pump();
+      } catch (e) {
+        broken = true;
+        this.log(`domain ${domid}: ring at pfn ${pfn} broken: ${(e as Error).message}`);
+        sink.onBroken((e as Error).message);
+        local.close();
+        return;
+      }
+      if (r.data) sink.onData(r.data);
+      if (r.notify) {
+        try {
+          local.notify();
+        } catch {
+          /* the domain went away */
+        }
+      }
+    };
+    const local = this.bindInterdomainLocal(domid, remotePort, pump);
+    queueMicrotask(pump); // the guest may have written before we listened
+    return {
+      port: local.port,
+      write: (data) => {
+        const ok = ring.write(data);
+        if (ok) pump();
+        return ok;
+      },
+      close: () => {
+        broken = true;
+        local.close();
+      },
+    };
+  }
+
   /** dom0's shared_info address in its own buffer (for tests of delivery). */
   get dom0SharedInfo(): number {
     return SHARED_INFO;

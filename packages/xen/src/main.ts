@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `xen`: the hypervisor host process. Boots the core and the executor
 // threads, creates Domain-0, and serves dom0 software on the privcmd socket.
+import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { Hypervisor } from './hypervisor.js';
@@ -18,7 +19,9 @@ const opts = program.opts<{ nrCpus?: number; mem?: number; dom0Mem: number }>();
 const stateDir = path.resolve(process.env.XEN_STATE_DIR ?? 'var');
 const log = (m: string) => process.stderr.write(`xen: ${m}\n`);
 
-const hv = await Hypervisor.boot({ nrCpus: opts.nrCpus, totalMemMb: opts.mem, dom0MemMb: opts.dom0Mem, log });
+const cacheDir = path.join(stateDir, 'cache', 'guests');
+fs.mkdirSync(cacheDir, { recursive: true });
+const hv = await Hypervisor.boot({ nrCpus: opts.nrCpus, totalMemMb: opts.mem, dom0MemMb: opts.dom0Mem, log, cacheDir });
 const sockPath = path.join(stateDir, 'run', 'xen', 'privcmd.sock');
 const server = await startPrivcmd(hv, sockPath, log);
 const p = hv.core.physinfo();

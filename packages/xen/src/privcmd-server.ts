@@ -9,7 +9,8 @@ import os from 'node:os';
 import { ERRNO, HypercallError, XenError, errnoName } from '@xenwasm/xen-errno';
 import { encodeFrame, FrameReader, type PrivcmdRequest } from '@xenwasm/libxc/privcmd-wire';
 import type { DomainInfo } from '@xenwasm/hypervisor-wasm';
-import type { Hypervisor, EvtchnClient } from './hypervisor.js';
+import type { Hypervisor, EvtchnClient, RingAttachment } from './hypervisor.js';
+import { CONSOLE_RING, XENSTORE_RING } from './ring-relay.js';
 import { XEN_EXTRAVERSION, XEN_MAJOR, XEN_MINOR } from './hypercall-numbers.js';
 
 type Args = Record<string, unknown>;
@@ -76,13 +77,18 @@ function infoOut(d: DomainInfo) {
 class Connection implements EvtchnClient {
   private readonly ports = new Set<number>();
   private readonly grants = new Set<number>();
+  private readonly rings = new Map<number, RingAttachment>();
+  private nextRing = 1;
   constructor(
     private readonly hv: Hypervisor,
     private readonly sock: net.Socket,
   ) {}
 
   deliver(port: number): void {
-    if (!this.sock.destroyed) this.sock.write(encodeFrame({ event: 'evtchn', port }));
+    this.send({ event: 'evtchn', port });
+  }
+  private send(ev: unknown): void {
+    if (!this.sock.destroyed) this.sock.write(encodeFrame(ev));
   }
 
   release(): void {
@@ -94,8 +100,10 @@ class Connection implements EvtchnClient {
         /* already gone */
       }
     }
+    for (const r of this.rings.values()) r.close();
     this.ports.clear();
     this.grants.clear();
+    this.rings.clear();
   }
 
   private ownPort(a: Args): number {
@@ -253,6 +261,34 @@ class Connection implements EvtchnClient {
       case 'foreign_write':
         hv.foreignWrite(int(a, 'domid', 1, DOMID_MAX), int(a, 'pfn'), optInt(a, 'offset', 0), data(a, 'data'));
         return null;
+      case 'ring_attach': {
+        const kind = str(a, 'kind');
+        const layout = kind === 'xenstore' ? XENSTORE_RING : kind === 'console' ? CONSOLE_RING : bad(`unknown ring kind '${kind}'`);
+        const id = this.nextRing++;
+        const ring = hv.attachRing(int(a, 'domid', 1, DOMID_MAX), int(a, 'pfn'), int(a, 'port', 1, 1023), layout, {
+          onData: (b) => this.send({ event: 'ring', id, data: b.toString('base64') }),
+          onBroken: (why) => {
+            this.rings.delete(id);
+            this.send({ event: 'ring_broken', id, message: why });
+          },
+        });
+        this.rings.set(id, ring);
+        return id;
+      }
+      case 'ring_write': {
+        const r = this.rings.get(int(a, 'id'));
+        if (!r) throw new HypercallError(-ERRNO.EINVAL, 'ring_write: no such ring on this connection');
+        if (!r.write(data(a, 'data'))) throw new HypercallError(-ERRNO.EAGAIN, 'ring_write: the guest is not draining its ring');
+        return null;
+      }
+      case 'ring_detach': {
+        const id = int(a, 'id');
+        const r = this.rings.get(id);
+        if (!r) throw new HypercallError(-ERRNO.EINVAL, 'ring_detach: no such ring on this connection');
+        r.close();
+        this.rings.delete(id);
+        return null;
+      }
       default:
         throw new HypercallError(-ERRNO.ENOSYS, `unknown privcmd op '${String(req.op)}'`);
     }

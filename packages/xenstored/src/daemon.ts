@@ -155,9 +155,11 @@ export async function startXenstored(opts: XenstoredOptions = {}): Promise<Xenst
     close() {
       if (closed) return closed;
       closed = (async () => {
-        await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+        // server.close() waits for open connections, so drop them right after it stops accepting.
+        const stopped = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
         for (const c of [...core.connections]) c.drop('daemon stopping');
         for (const s of sockets) s.destroy();
+        await stopped;
         await persist.close();
         for (const p of [paths.socketPath, paths.roSocketPath]) removeStaleSocket(p);
       })();

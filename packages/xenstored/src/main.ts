@@ -90,10 +90,6 @@ async function main(): Promise<void> {
   const d = await startXenstored(opts);
   if (pidFile) fs.writeFileSync(pidFile, `${process.pid}\n`);
   if (outputPid) process.stdout.write(`${process.pid}\n`);
-  process.stderr.write(`xenstored: ready on ${d.socketPath} (ro ${d.roSocketPath}), database ${d.dbDir}\n`);
-  await sdNotify(`READY=1\nMAINPID=${process.pid}`).catch((e) =>
-    process.stderr.write(`xenstored: sd_notify failed: ${(e as Error).message}\n`),
-  );
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;
@@ -113,6 +109,10 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.stderr.write(`xenstored: ready on ${d.socketPath} (ro ${d.roSocketPath}), database ${d.dbDir}\n`);
+  await sdNotify(`READY=1\nMAINPID=${process.pid}`).catch((e) =>
+    process.stderr.write(`xenstored: sd_notify failed: ${(e as Error).message}\n`),
+  );
 }
 
 main().catch((e) => {

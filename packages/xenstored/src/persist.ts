@@ -94,7 +94,10 @@ export class Persistence implements PersistSink {
   /** Writes everything pending (and whatever arrives meanwhile) with sync. */
   flush(): Promise<void> {
     if (this.flushing) return this.flushing;
+    if (this.pending.length === 0 && this.durableSeq >= this.store.seq) return Promise.resolve();
     this.flushing = (async () => {
+      // Let the caller store the promise before the body can finish.
+      await Promise.resolve();
       try {
         while (this.pending.length > 0 || this.durableSeq < this.store.seq) {
           const ops = this.pending;

@@ -1,0 +1,143 @@
+// Domain creation through xend, LightVM's question: does XML-RPC create stay
+// flat as domains accumulate? A real stack (xen, xenstored, xend processes)
+// in a temp XEN_STATE_DIR; idle guests of 1 MiB, all left running.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Xc } from '@xenwasm/libxc';
+import { guestWasmPath } from '@xenwasm/example-guests';
+import xmlrpc from 'xmlrpc';
+
+const run = promisify(execFile);
+const main = (pkg: string) => fileURLToPath(import.meta.resolve(`@xenwasm/${pkg}/main`));
+
+function start(name: string, args: string[], env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  const p = spawn(process.execPath, [main(name), ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  return new Promise((resolve, reject) => {
+    p.stderr!.on('data', (d) => {
+      err += d;
+      if (err.length > 65536) err = err.slice(-32768);
+      if (err.includes(`${name}: ready`)) resolve(p);
+    });
+    p.once('exit', (c) => reject(new Error(`${name} exited ${c}: ${err}`)));
+  });
+}
+const stop = (p: ChildProcess) => new Promise<void>((r) => {
+  if (p.exitCode !== null) return r();
+  p.once('exit', () => r());
+  p.kill('SIGTERM');
+});
+
+const pct = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+};
+const round = (x: number) => Math.round(x * 1000) / 1000;
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+export default async function () {
+  const N = Number(process.env.XEND_BENCH_N ?? 1000);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'xend-bench-'));
+  const env = { ...process.env, XEN_STATE_DIR: dir, XM_SERVER: '' };
+  writeFileSync(path.join(dir, 'xend-config.sxp'), '(loglevel WARNING)\n');
+  const procs: ChildProcess[] = [];
+  try {
+    procs.push(await start('xen', ['--nr-cpus', '2', '--mem', String(N + 256), '--dom0-mem', '64'], env));
+    procs.push(await start('xenstored', [], env));
+    procs.push(await start('xend', [], env));
+    const kernel = guestWasmPath('idle');
+    const xc = await Xc.open(path.join(dir, 'run/xen/privcmd.sock'));
+    const rpc = xmlrpc.createClient({ socketPath: path.join(dir, 'run/xend/xmlrpc.sock'), path: '/' } as Parameters<typeof xmlrpc.createClient>[0]);
+    const client = {
+      call: <T>(m: string, ...params: unknown[]) => new Promise<T>((res, rej) => rpc.methodCall(m, params, (e, v) => (e ? rej(e) : res(v as T)))),
+      close: () => undefined,
+    };
+
+    // Baseline 1: the same build straight through libxc (what xend adds is the rest).
+    const libxc: number[] = [];
+    // The first build compiles the guest module (cached after): not counted.
+    for (let i = -1; i < 30; i++) {
+      let domid = -1;
+      libxc.push(await timed(async () => {
+        domid = await xc.domainCreate({ handle: crypto.randomUUID() });
+        const [, sp, cp] = await Promise.all([xc.domainMaxVcpus(domid, 1), xc.evtchnAllocUnbound(domid, 0), xc.evtchnAllocUnbound(domid, 0)]);
+        await xc.linuxBuild({ domid, kernel, memoryMb: 1, storeEvtchn: sp, consoleEvtchn: cp });
+        await xc.domainUnpause(domid);
+      }));
+      if (i < 0) libxc.pop();
+      await xc.domainDestroy(domid);
+    }
+    // Baseline 2: an XML-RPC round trip that does nothing.
+    const noop: number[] = [];
+    for (let i = 0; i < 200; i++) noop.push(await timed(() => client.call('xend.domain.getRestartCount', 'Domain-0')));
+
+    // Created one after another, all kept alive.
+    const create: number[] = [];
+    let made = 0;
+    const t0 = performance.now();
+    try {
+      for (let i = 0; i < N; i++) {
+        const cfg = ['vm', ['name', `b${i}`], ['memory', 1], ['vcpus', 1], ['image', ['linux', ['kernel', kernel]]]];
+        create.push(await timed(async () => {
+          const info = await client.call<unknown[]>('xend.domain.create', cfg);
+          const domid = (info.find((x) => Array.isArray(x) && x[0] === 'domid') as [string, number])[1];
+          await client.call('xend.domain.unpause', domid);
+        }));
+        made++;
+        if (performance.now() - t0 > 40_000) break; // keep the whole run bounded
+      }
+    } catch (e) {
+      process.stderr.write(`create.bench: stopped after ${made} domains: ${(e as Error).message}\n`);
+    }
+    const window = (n: number) => create.slice(Math.max(0, Math.min(n, create.length) - 20), Math.min(n, create.length) + 0);
+    const w1 = create.slice(0, 20);
+
+    // The CLI: one `xm create` process, and `xm list` over everything alive.
+    const cfgFile = path.join(dir, 'cli.cfg');
+    const cli: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      writeFileSync(cfgFile, `kernel = "${kernel}"\nmemory = 1\nname = "cli${i}"\n`);
+      cli.push(await timed(() => run(process.execPath, [main('xm'), 'create', '-q', cfgFile], { env })));
+    }
+    const nodeStart: number[] = [];
+    for (let i = 0; i < 5; i++) nodeStart.push(await timed(() => run(process.execPath, ['-e', '0'])));
+    const list: number[] = [];
+    let lines = 0;
+    for (let i = 0; i < 3; i++) {
+      list.push(await timed(async () => {
+        const r = await run(process.execPath, [main('xm'), 'list'], { env, maxBuffer: 64 << 20 });
+        lines = r.stdout.trim().split('\n').length - 1;
+      }));
+    }
+    xc.close();
+    client.close();
+
+    const base = round(pct(libxc, 0.5));
+    const noopNote = `XML-RPC no-op round trip p50 ${round(pct(noop, 0.5))} ms`;
+    const at = (n: number) => (made >= n ? '' : ` (only ${made} domains fitted in the time budget: measured up to there)`);
+    const out = [];
+    for (const [n, w] of [[1, w1], [100, window(100)], [1000, window(1000)]] as const) {
+      out.push({ id: `create.xmlrpc_ms.p50.n${n}`, value: round(pct(w, 0.5)), unit: 'ms', baseline: base,
+        note: `xend.domain.create + unpause of a 1 MiB idle guest with ${n === 1 ? 'the first 20' : `domains ${Math.max(1, Math.min(n, made) - 19)}-${Math.min(n, made)}`} alive; baseline: the same build straight through libxc (p50 of 30); ${noopNote}${at(n)}` });
+      out.push({ id: `create.xmlrpc_ms.p99.n${n}`, value: round(pct(w, 0.99)), unit: 'ms', baseline: round(pct(libxc, 0.99)),
+        note: `as create.xmlrpc_ms.p50.n${n}, 99th percentile (of 20 creates: their slowest); baseline: libxc build p99${at(n)}` });
+    }
+    out.push({ id: 'create.cli_ms.p50.n1', value: round(pct(cli, 0.5)), unit: 'ms', baseline: round(pct(nodeStart, 0.5)),
+      note: `xm create -q <cfg> as a process (config parse, create, unpause), p50 of 5, ${made} other domains alive; baseline: node -e 0 process start` });
+    out.push({ id: 'list.cli_ms.n1000', value: round(pct(list, 0.5)), unit: 'ms', baseline: round(pct(nodeStart, 0.5)),
+      note: `xm list as a process printing ${lines} domains, p50 of 3; baseline: node -e 0 process start${made >= N ? '' : ` (only ${made} domains fitted)`}` });
+    return out;
+  } finally {
+    for (const p of procs.reverse()) await stop(p);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
