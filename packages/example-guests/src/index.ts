@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const GUEST_NAMES = [
-  'hello', 'idle', 'burn', 'crash', 'mem-hog', 'grant-offer', 'evtchn-pingpong', 'cpu-bench',
+  'hello', 'idle', 'burn', 'crash', 'mem-hog', 'grant-offer', 'evtchn-pingpong', 'cpu-bench', 'console-echo', 'console-garble',
 ] as const;
 export type GuestName = (typeof GUEST_NAMES)[number];
 

@@ -119,6 +119,12 @@ export function evtchn_count(port: u32): u32 {
   return port < NR_EVENT_CHANNELS ? atomic.load<u32>(changetype<usize>(counts) + (<usize>port << 2)) : 0;
 }
 
+// Set while xen_upcall runs handlers: code that might block (printk on a full
+// console ring) checks it and does not.
+let inUpcall: bool = false;
+/** True inside an event handler (where blocking is a crash). */
+export function in_upcall(): bool { return inUpcall; }
+
 function dispatch(port: u32): void {
   const p = changetype<usize>(counts) + (<usize>port << 2);
   atomic.store<u32>(p, atomic.load<u32>(p) + 1);
@@ -135,6 +141,8 @@ function dispatch(port: u32): void {
  */
 export function xen_upcall(): void {
   const vi = vcpu_info_addr(0);
+  const was = inUpcall;
+  inUpcall = true;
   do {
     atomic.store<u8>(vi, 0);
     let sel = atomic.xchg<u32>(vi + 4, 0);
@@ -151,4 +159,5 @@ export function xen_upcall(): void {
       }
     }
   } while (atomic.load<u8>(vi) != 0);
+  inUpcall = was;
 }

@@ -14,6 +14,7 @@ import {
 } from './format.js';
 import { COMMANDS, commandUsage, longHelp, lookupCommand, shortHelp } from './xm-help.js';
 import { XmUsageError, xmCreate, type Output } from './xm-create.js';
+import { runConsole } from '@xenwasm/xenconsoled/client';
 
 const io: Output = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
@@ -124,7 +125,7 @@ function buildProgram(): Command {
       throw e;
     }
     if (get(dom, 'domid') === undefined) throw new XmlRpcFault(0, `Domain '${args[0]}' is not started`);
-    throw new XenError('ENOSYS', `xm console: not available yet (this stack has no xenconsoled); the console output of domain ${pyStr(get(dom, 'domid'))} is on the hypervisor console for now (xm dmesg)`);
+    await runConsole(Number(get(dom, 'domid')), process.stdin, process.stdout);
   });
 
   sub('info').argument('[args...]').option('-c, --config').action(async (args: string[]) => {

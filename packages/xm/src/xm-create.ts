@@ -11,6 +11,7 @@ import { XenError } from '@xenwasm/xen-errno';
 import { readConfigFile } from './config-file.js';
 import { makeCreateConfig } from './create-config.js';
 import type { XendClient } from './xmlrpc-client.js';
+import { runConsole } from '@xenwasm/xenconsoled/client';
 
 export interface CreateOptions {
   dryrun?: boolean;
@@ -85,8 +86,6 @@ export async function xmCreate(client: () => XendClient, args: string[], opts: C
   await c.call('xend.domain.waitForDevices', domid);
   if (!opts.paused) await c.call('xend.domain.unpause', domid);
   if (!opts.quiet) io.out(`Started domain ${name}\n`);
-  if (opts.console) {
-    io.err('xm create -c: console attach is not available yet (this stack has no xenconsoled); the domain runs without it.\n');
-  }
+  if (opts.console) await runConsole(Number(domid), process.stdin, process.stdout);
   return 0;
 }

@@ -1,0 +1,172 @@
+// xenconsoled: finds domains through xenstore (@introduceDomain,
+// @releaseDomain, each domain's console/ directory), attaches each guest's
+// console ring through libxc, logs what the guest writes and serves it to
+// `xm console` clients over a unix socket.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Xc } from '@xenwasm/libxc';
+import { Xs, type WatchEvent } from '@xenwasm/xs';
+import { DomainConsole } from './domain-console.js';
+import { ESCAPE_CHAR, consoleLogDir, consoleSocketPath, type AttachReply, type AttachRequest } from './console-proto.js';
+
+export interface ConsoledOptions {
+  socketPath?: string;
+  logDir?: string;
+  log?: (m: string) => void;
+}
+
+export class Xenconsoled {
+  private xs!: Xs;
+  private xc!: Xc;
+  private server!: net.Server;
+  readonly consoles = new Map<number, DomainConsole>();
+  private scanning: Promise<void> = Promise.resolve();
+  private stopping = false;
+  readonly socketPath: string;
+  readonly logDir: string;
+  private readonly log: (m: string) => void;
+
+  constructor(opts: ConsoledOptions = {}) {
+    this.socketPath = opts.socketPath ?? consoleSocketPath();
+    this.logDir = opts.logDir ?? consoleLogDir();
+    this.log = opts.log ?? ((m) => process.stderr.write(`xenconsoled: ${m}\n`));
+  }
+
+  async start(): Promise<void> {
+    this.xc = await Xc.open();
+    this.xc.on('close', () => {
+      if (!this.stopping) {
+        this.log('the hypervisor went away: stopping');
+        void this.stop().then(() => process.exit(1));
+      }
+    });
+    await this.connectStore();
+    fs.mkdirSync(this.logDir, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(path.dirname(this.socketPath), { recursive: true, mode: 0o700 });
+    fs.rmSync(this.socketPath, { force: true });
+    this.server = net.createServer((s) => this.serveClient(s));
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.socketPath, () => resolve());
+    });
+    fs.chmodSync(this.socketPath, 0o600);
+  }
+
+  private async connectStore(): Promise<void> {
+    this.xs = await Xs.connect();
+    this.xs.on('watch', (ev: WatchEvent) => this.onWatch(ev));
+    this.xs.on('close', () => {
+      if (this.stopping) return;
+      this.log('lost xenstored; reconnecting');
+      void this.reconnectStore();
+    });
+    await Promise.all([this.xs.watch('@introduceDomain', 'introduce'), this.xs.watch('@releaseDomain', 'release')]);
+    for (const c of this.consoles.values()) await this.xs.watch(`/local/domain/${c.domid}/console`, `console-${c.domid}`).catch(() => undefined);
+  }
+
+  private async reconnectStore(): Promise<void> {
+    for (let delay = 50; !this.stopping; delay = Math.min(delay * 2, 1000)) {
+      await new Promise((r) => setTimeout(r, delay));
+      try {
+        await this.connectStore();
+        this.log('reconnected to xenstored');
+        this.rescan();
+        return;
+      } catch {
+        /* xenstored not back yet */
+      }
+    }
+  }
+
+  private onWatch(ev: WatchEvent): void {
+    if (ev.token === 'introduce' || ev.token === 'release') this.rescan();
+    else if (ev.token.startsWith('console-')) {
+      const c = this.consoles.get(Number(ev.token.slice(8)));
+      if (c) void c.tryAttach(this.xc, this.xs).catch(() => undefined);
+    }
+  }
+
+  /** Re-reads the domain list (what the special watches tell us to do); serialised. */
+  rescan(): void {
+    this.scanning = this.scanning.then(() => this.scan()).catch((e) => this.log(`scan failed: ${(e as Error).message}`));
+  }
+
+  private async scan(): Promise<void> {
+    if (this.stopping) return;
+    const doms = await this.xc.domainGetInfo(1, 4096);
+    const alive = new Set(doms.filter((d) => !d.dying && !d.shutdown && !d.crashed && d.domid !== 0).map((d) => d.domid));
+    for (const domid of alive) {
+      if (this.consoles.has(domid)) continue;
+      const c = new DomainConsole(domid, this.logDir, this.log);
+      this.consoles.set(domid, c);
+      // The watch fires once at once: that is the first attach attempt.
+      await this.xs.watch(`/local/domain/${domid}/console`, `console-${domid}`).catch(() => undefined);
+    }
+    for (const [domid, c] of this.consoles) {
+      if (alive.has(domid)) continue;
+      this.consoles.delete(domid);
+      await this.xs.unwatch(`/local/domain/${domid}/console`, `console-${domid}`).catch(() => undefined);
+      await c.close();
+      this.log(`domain ${domid} (${c.name}): gone, console closed`);
+    }
+  }
+
+  private serveClient(sock: net.Socket): void {
+    let head = Buffer.alloc(0);
+    const onHead = (d: Buffer) => {
+      head = Buffer.concat([head, d]);
+      const nl = head.indexOf(10);
+      if (nl < 0) {
+        if (head.length > 4096) sock.destroy();
+        return;
+      }
+      sock.off('data', onHead);
+      const rest = head.subarray(nl + 1);
+      let req: AttachRequest;
+      try {
+        req = JSON.parse(head.subarray(0, nl).toString('utf8')) as AttachRequest;
+      } catch {
+        return this.refuse(sock, 'bad request');
+      }
+      const c = typeof req.domid === 'number' ? this.consoles.get(req.domid) : undefined;
+      if (!c) return this.refuse(sock, `domain ${req.domid} has no console here`);
+      if (!c.ring) return this.refuse(sock, c.broken ? `the console of domain ${req.domid} is broken: ${c.broken}` : `the console of domain ${req.domid} is not connected yet`);
+      sock.write(JSON.stringify({ ok: true } satisfies AttachReply) + '\n');
+      if (req.replay !== false) {
+        const r = c.replay();
+        if (r.length) sock.write(r);
+      }
+      c.clients.add(sock);
+      const input = (b: Buffer) => {
+        const esc = b.indexOf(ESCAPE_CHAR);
+        if (esc >= 0) {
+          c.input(b.subarray(0, esc));
+          sock.end();
+          return;
+        }
+        c.input(b);
+      };
+      if (rest.length) input(rest);
+      sock.on('data', input);
+      sock.on('close', () => c.clients.delete(sock));
+    };
+    sock.on('data', onHead);
+    sock.on('error', () => sock.destroy());
+  }
+
+  private refuse(sock: net.Socket, error: string): void {
+    sock.end(JSON.stringify({ ok: false, error } satisfies AttachReply) + '\n');
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    for (const c of this.consoles.values()) await c.close();
+    this.consoles.clear();
+    await this.xs?.close().catch(() => undefined);
+    this.xc?.close();
+    fs.rmSync(this.socketPath, { force: true });
+  }
+}
