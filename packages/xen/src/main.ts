@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { Hypervisor } from './hypervisor.js';
 import { startPrivcmd } from './privcmd-server.js';
+import * as sd from '@xenwasm/sd-daemon';
 
 const program = new Command()
   .name('xen')
@@ -26,12 +27,15 @@ const sockPath = path.join(stateDir, 'run', 'xen', 'privcmd.sock');
 const server = await startPrivcmd(hv, sockPath, log);
 const p = hv.core.physinfo();
 log(`ready: ${hv.nrCpus} pCPUs, ${p.totalPages >> 8} MiB, privcmd at ${server.path}`);
+// systemd (Type=notify): privcmd is accepting by now.
+await sd.ready(`${hv.nrCpus} pCPUs, privcmd at ${server.path}`, { log });
 
 let stopping = false;
 async function stop(sig: string) {
   if (stopping) return;
   stopping = true;
   log(`${sig}: stopping`);
+  await sd.stopping(undefined, { log });
   await server.close();
   await hv.shutdown();
   process.exit(0);

@@ -10,6 +10,8 @@ import { XendXmlRpcServer } from './xmlrpc-server.js';
 import { XendDomain } from './domain-table.js';
 import { XendLog } from './xend-log.js';
 import { registerXendMethods } from './xmlrpc-methods.js';
+import { ManagedDomains, registerManagedMethods } from './managed-domains.js';
+import { reloadXendConfig, type ReloadResult } from './xend-reload.js';
 
 export interface XendDaemonOptions {
   stateDir?: string;
@@ -26,6 +28,10 @@ export interface XendDaemon {
   unixSocket?: string;
   tcp?: { host: string; port: number };
   log: XendLog;
+  /** Defined (xm new) domains, stored under xend-domains-path. */
+  managed: ManagedDomains;
+  /** Read xend-config.sxp again (SIGHUP); domains are left alone. */
+  reload(): Promise<ReloadResult>;
   /** Stop serving; running domains are left alone (on_xend_stop = ignore). */
   close(): Promise<void>;
 }
@@ -37,10 +43,14 @@ export async function startXend(opts: XendDaemonOptions = {}): Promise<XendDaemo
   for (const w of options.warnings) log.warn('XendOptions', w);
   const xc = await Xc.open(path.join(stateDir, 'run', 'xen', 'privcmd.sock'));
   const xs = await Xs.connect({ path: path.join(stateDir, 'run', 'xenstored', 'socket') });
-  const table = new XendDomain({ xc, xs, log, consoleLimitKiB: options.consoleLimit });
+  const ctx = { xc, xs, log, consoleLimitKiB: options.consoleLimit };
+  const table = new XendDomain(ctx);
   await table.start();
   const server = new XendXmlRpcServer({ log: (l) => log.error('XMLRPCServer', l) });
   registerXendMethods(server, table, xc, log, xs);
+  const managed = new ManagedDomains(options.domainsPath, table, log);
+  await managed.load();
+  registerManagedMethods(server, table, managed);
   let unixSocket: string | undefined;
   let tcp: { host: string; port: number } | undefined;
   if (options.unixXmlRpc) {
@@ -52,9 +62,11 @@ export async function startXend(opts: XendDaemonOptions = {}): Promise<XendDaemo
     const a = await server.listenTcp(t.port, t.host);
     tcp = { host: a.address, port: a.port };
   }
+  await managed.autostart();
   log.info('SrvServer', `xend started: ${table.size} domain(s), XML-RPC on ${[unixSocket, tcp && `${tcp.host}:${tcp.port}`].filter(Boolean).join(' and ') || 'nothing'}`);
-  return {
-    stateDir, options, table, server, unixSocket, tcp, log,
+  const d: XendDaemon = {
+    stateDir, options, table, server, unixSocket, tcp, log, managed,
+    reload: () => reloadXendConfig({ stateDir, get options() { return d.options; }, set options(o) { d.options = o; }, log, ctx }),
     async close() {
       await server.close();
       await table.stop();
@@ -64,4 +76,5 @@ export async function startXend(opts: XendDaemonOptions = {}): Promise<XendDaemo
       log.close();
     },
   };
+  return d;
 }

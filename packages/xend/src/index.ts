@@ -12,3 +12,5 @@ export * from './domain-table.js';
 export * from './node-info.js';
 export * from './xmlrpc-methods.js';
 export * from './daemon.js';
+export * from './managed-domains.js';
+export * from './xend-reload.js';

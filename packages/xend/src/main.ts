@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // `xend`: the domain management daemon, in the foreground. Readiness is the
-// line `xend: ready` on stderr; SIGTERM/SIGINT stop it without touching the
-// running domains.
+// line `xend: ready` on stderr and READY=1 to $NOTIFY_SOCKET; SIGTERM/SIGINT
+// stop it without touching the running domains; SIGHUP re-reads
+// xend-config.sxp.
 
+import * as sd from '@xenwasm/sd-daemon';
 import { startXend } from './daemon.js';
 
 async function main(): Promise<void> {
@@ -11,13 +13,27 @@ async function main(): Promise<void> {
     return;
   }
   const d = await startXend();
-  process.stderr.write(`xend: ready: XML-RPC on ${[d.unixSocket, d.tcp && `${d.tcp.host}:${d.tcp.port}`].filter(Boolean).join(' and ')}\n`);
+  const where = [d.unixSocket, d.tcp && `${d.tcp.host}:${d.tcp.port}`].filter(Boolean).join(' and ');
+  const sdlog = (m: string) => process.stderr.write(`xend: ${m}\n`);
+  process.stderr.write(`xend: ready: XML-RPC on ${where}\n`);
+  await sd.ready(`XML-RPC on ${where}`, { log: sdlog });
+  const watchdog = sd.startWatchdog({ log: sdlog });
+  let reloading = Promise.resolve();
+  process.on('SIGHUP', () => {
+    reloading = reloading.then(async () => {
+      await sd.reloading('reading xend-config.sxp', { log: sdlog });
+      const r = await d.reload();
+      process.stderr.write(`xend: SIGHUP: ${r.ok ? 'configuration reloaded' : `reload failed: ${r.error}`}\n`);
+      await sd.ready(r.ok ? `XML-RPC on ${where}` : `reload failed: ${r.error}`, { log: sdlog });
+    });
+  });
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;
     stopping = true;
     process.stderr.write(`xend: ${sig}, stopping\n`);
-    d.close().then(() => process.exit(0), (e) => {
+    watchdog?.stop();
+    sd.stopping(undefined, { log: sdlog }).then(() => reloading).then(() => d.close()).then(() => process.exit(0), (e) => {
       process.stderr.write(`xend: close failed: ${(e as Error).message}\n`);
       process.exit(1);
     });

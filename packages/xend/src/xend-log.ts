@@ -9,9 +9,9 @@ const RANK: Record<LogLevel, number> = { DEBUG: 10, INFO: 20, WARNING: 30, ERROR
 
 export class XendLog {
   private fd: number | undefined;
-  private readonly min: number;
+  private min: number;
 
-  constructor(readonly file: string | undefined, level = 'DEBUG', private readonly stderr = true) {
+  constructor(public file: string | undefined, level = 'DEBUG', private readonly stderr = true) {
     this.min = RANK[(level.toUpperCase() as LogLevel)] ?? RANK.DEBUG;
     if (file) {
       fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
@@ -48,6 +48,19 @@ export class XendLog {
     } catch {
       return '';
     }
+  }
+
+  /** Open the log file again, perhaps another one at another level (SIGHUP: config reload, logrotate). */
+  reopen(file: string | undefined, level = 'DEBUG'): void {
+    let fd: number | undefined;
+    if (file) {
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      fd = fs.openSync(file, 'a', 0o600);
+    }
+    this.close();
+    this.fd = fd;
+    this.file = file;
+    this.min = RANK[(level.toUpperCase() as LogLevel)] ?? RANK.DEBUG;
   }
 
   close(): void {

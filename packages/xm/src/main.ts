@@ -14,6 +14,7 @@ import {
 } from './format.js';
 import { COMMANDS, commandUsage, longHelp, lookupCommand, shortHelp } from './xm-help.js';
 import { XmUsageError, xmCreate, type Output } from './xm-create.js';
+import { registerManagedCommands } from './xm-managed.js';
 import { runConsole } from '@xenwasm/xenconsoled/client';
 
 const io: Output = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
@@ -226,6 +227,8 @@ function buildProgram(): Command {
       const rc = await c.call<number>('xend.domain.sched_credit_set', o.domain, weight, cap);
       if (rc !== 0) throw new XenError('EINVAL', String(rc));
     });
+
+  registerManagedCommands(sub, client, io);
 
   sub('help').argument('[args...]').option('--long').action(async (args: string[], o) => {
     const cmd = args[0] && lookupCommand(args[0]);
