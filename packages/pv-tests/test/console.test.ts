@@ -68,3 +68,12 @@ test.serial('a guest that garbles its console ring loses only its own console', 
   t.not(r.code, 0);
   t.regex(r.err, /broken/);
 });
+
+test.serial('xm shutdown reaches an idle guest through its xenstore ring and it powers off', async (t) => {
+  s.cfg('idle.cfg', 'idle', 'name = "idle1"\nmemory = 2');
+  t.is((await s.xm('create', 'idle.cfg')).code, 0);
+  const r = await s.xm('shutdown', '-w', 'idle1');
+  t.is(r.code, 0, r.err);
+  t.regex(r.out, /Domain idle1 terminated/);
+  t.notRegex((await s.xm('list')).out, /^idle1 /m);
+});

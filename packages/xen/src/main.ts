@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { Hypervisor } from './hypervisor.js';
 import { startPrivcmd } from './privcmd-server.js';
+import { startBackends } from './backends.js';
 import * as sd from '@xenwasm/sd-daemon';
 
 const program = new Command()
@@ -25,6 +26,7 @@ fs.mkdirSync(cacheDir, { recursive: true });
 const hv = await Hypervisor.boot({ nrCpus: opts.nrCpus, totalMemMb: opts.mem, dom0MemMb: opts.dom0Mem, log, cacheDir });
 const sockPath = path.join(stateDir, 'run', 'xen', 'privcmd.sock');
 const server = await startPrivcmd(hv, sockPath, log);
+const backends = startBackends(hv, stateDir, log);
 const p = hv.core.physinfo();
 log(`ready: ${hv.nrCpus} pCPUs, ${p.totalPages >> 8} MiB, privcmd at ${server.path}`);
 // systemd (Type=notify): privcmd is accepting by now.
@@ -36,6 +38,7 @@ async function stop(sig: string) {
   stopping = true;
   log(`${sig}: stopping`);
   await sd.stopping(undefined, { log });
+  await backends.stop();
   await server.close();
   await hv.shutdown();
   process.exit(0);

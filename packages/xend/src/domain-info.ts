@@ -1,6 +1,7 @@
 // One domain as xend manages it (XendDomainInfo): build through libxc, the
 // xenstore tree, and the per-domain operations of the XML-RPC API.
 
+import { createDevice, removeBackends } from './dev-controller.js';
 import { access } from 'node:fs/promises';
 import type { DomainInfo as XcDomainInfo, Xc } from '@xenwasm/libxc';
 import type { Xs } from '@xenwasm/xs';
@@ -104,11 +105,13 @@ export class XendDomainInfo {
         storeDomain(xs, { domid, vmPath, config, channels, startTime, restartCount, previousRestartTime: opts.previousRestartTime }, ctx.consoleLimitKiB),
         config.cpuWeight !== 256 || config.cpuCap !== 0 ? xc.schedCreditSet(domid, config.cpuWeight, config.cpuCap) : Promise.resolve(),
       ]);
+      for (const dev of config.devices) await createDevice(xs, domid, config.name, dev);
       return new XendDomainInfo(ctx, config, domid, vmPath, channels, startTime, restartCount, opts.previousRestartTime);
     } catch (e) {
       await xc.domainDestroy(domid).catch(() => undefined);
       await xs.release(domid).catch(() => undefined);
       await removeDomain(xs, domid, opts.vmPath ? undefined : vmPath);
+      await removeBackends(xs, domid);
       if (e instanceof XendError) throw e;
       throw new VmError(`Building domain failed: ${(e as Error).message}`);
     }
@@ -202,6 +205,7 @@ export class XendDomainInfo {
     }
     await xs.release(this.domid).catch(() => undefined);
     await removeDomain(xs, this.domid, keepVm ? undefined : this.vmPath);
+    await removeBackends(xs, this.domid);
   }
 
   async setMemoryTarget(mib: number): Promise<void> {

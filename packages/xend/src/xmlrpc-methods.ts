@@ -9,10 +9,13 @@ import type { XendLog } from './xend-log.js';
 import { nodeInfo } from './node-info.js';
 import { domainPath } from './domain-store.js';
 import { XendError } from './xend-errors.js';
+import type { Xs } from '@xenwasm/xs';
+import { createDevice, destroyDevice, deviceSxprs, parseDeviceSxp, waitForDevice, waitForDevices, blkdevNameToNumber, type DevClass } from './dev-controller.js';
+import { randomMac } from './sxp-config.js';
 
 const DOM = { name: 'dom', type: 'domain' } as const;
 
-export function registerXendMethods(srv: XendXmlRpcServer, table: XendDomain, xc: Xc, log: XendLog, xs: { write(p: string, v: string): Promise<void> }): void {
+export function registerXendMethods(srv: XendXmlRpcServer, table: XendDomain, xc: Xc, log: XendLog, xs: Xs): void {
   const fresh = async () => {
     await table.refresh();
   };
@@ -92,11 +95,37 @@ export function registerXendMethods(srv: XendXmlRpcServer, table: XendDomain, xc
 
   srv.register('xend.domain.getRestartCount', (dom: string) => table.lookup(dom).restartCount, { params: [DOM] });
 
-  // No devices are created yet, so there is nothing to wait for.
-  srv.register('xend.domain.waitForDevices', (dom: string) => {
-    table.lookup(dom);
+  // Until every backend reports hotplug-status connected (or the error it hit).
+  srv.register('xend.domain.waitForDevices', async (dom: string) => {
+    const d = table.lookup(dom);
+    if (!d.isDom0) await waitForDevices(xs, d.domid);
     return null;
   }, { params: [DOM] });
+
+  // Hotplug (xm block-attach / network-attach): both trees in one transaction, then wait for the backend.
+  srv.register('xend.domain.device_create', async (dom: string, config: SxpValue) => {
+    const d = table.lookup(dom);
+    if (d.isDom0) throw new XendError('Cannot attach devices to privileged domain 0');
+    const dev = parseDeviceSxp(config, randomMac);
+    const { cls, devid } = await createDevice(xs, d.domid, d.name, dev);
+    await waitForDevice(xs, `/local/domain/${dev.backend}/backend/${cls}/${d.domid}/${devid}`);
+    return devid;
+  }, { params: [DOM, { name: 'config', type: 'sxp' } as never] });
+
+  srv.register('xend.domain.destroyDevice', async (dom: string, cls: string, devid: string, force = false) => {
+    const d = table.lookup(dom);
+    if (cls !== 'vbd' && cls !== 'vif') throw new XendError(`Invalid device class ${cls}`);
+    const id = /^\d+$/.test(String(devid)) ? Number(devid) : cls === 'vbd' ? blkdevNameToNumber(String(devid)) : NaN;
+    if (!Number.isInteger(id)) throw new XendError(`Invalid device id ${devid}`);
+    await destroyDevice(xs, d.domid, cls as DevClass, id, !!force);
+    return null;
+  }, { params: [DOM, { name: 'type', type: 'string' }, { name: 'dev', type: 'string' }, { name: 'force', type: 'boolean', optional: true }] as never });
+
+  srv.register('xend.domain.getDeviceSxprs', async (dom: string, cls: string) => {
+    const d = table.lookup(dom);
+    if (cls !== 'vbd' && cls !== 'vif') return [];
+    return deviceSxprs(xs, d.domid, cls);
+  }, { params: [DOM, { name: 'type', type: 'string' }] });
 
   srv.register('xend.domain.send_sysrq', async (dom: string, key: string) => {
     const d = table.lookup(dom);

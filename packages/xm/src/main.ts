@@ -16,6 +16,7 @@ import { COMMANDS, commandUsage, longHelp, lookupCommand, shortHelp } from './xm
 import { XmUsageError, xmCreate, type Output } from './xm-create.js';
 import { registerManagedCommands } from './xm-managed.js';
 import { runConsole } from '@xenwasm/xenconsoled/client';
+import { registerDeviceCommands } from './xm-devices.js';
 
 const io: Output = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
@@ -229,6 +230,7 @@ function buildProgram(): Command {
     });
 
   registerManagedCommands(sub, client, io);
+  registerDeviceCommands(sub, client, io);
 
   sub('help').argument('[args...]').option('--long').action(async (args: string[], o) => {
     const cmd = args[0] && lookupCommand(args[0]);

@@ -4,6 +4,12 @@
 export interface CommandHelp { args: string; desc: string; options?: Array<[string, string]> }
 
 export const COMMANDS: Record<string, CommandHelp> = {
+  'block-attach': { args: '<Domain> <BackDev> <FrontDev> <Mode> [BackDomain]', desc: 'Create a new virtual block device.' },
+  'block-detach': { args: '<Domain> <DevId> [-f|--force]', desc: 'Destroy a domain\'s virtual block device.', options: [['-f, --force', 'Remove the device even if the frontend does not answer.']] },
+  'block-list': { args: '<Domain> [--long]', desc: 'List virtual block devices for a domain.', options: [['-l, --long', 'List in long (SXP) format.']] },
+  'network-attach': { args: '<Domain> [type=<type>] [mac=<mac>] [bridge=<bridge>] [ip=<ip>] [script=<script>] [backend=<BackDomain>] [vifname=<name>] [rate=<rate>] [model=<model>]', desc: 'Create a new virtual network device.' },
+  'network-detach': { args: '<Domain> <DevId> [-f|--force]', desc: 'Destroy a domain\'s virtual network device.', options: [['-f, --force', 'Remove the device even if the frontend does not answer.']] },
+  'network-list': { args: '<Domain> [--long]', desc: 'List virtual network interfaces for a domain.', options: [['-l, --long', 'List in long (SXP) format.']] },
   console: { args: '[-q|--quiet] <Domain>', desc: 'Attach to <Domain>\'s console.', options: [['-q, --quiet', 'Do not print an error when the domain does not exist.']] },
   create: {
     args: '<ConfigFile> [options] [vars]', desc: 'Create a domain based on <ConfigFile>.',

@@ -1,0 +1,2 @@
+export { Blkback } from './blkback.js';
+export * from './blkif.js';

@@ -1,0 +1,3 @@
+export { Netback } from './netback.js';
+export { Bridge, Bridges, type BridgePort } from './bridge.js';
+export * from './netif.js';
