@@ -1,3 +1,4 @@
+import net from 'node:net';
 // End to end, as a user sees it: the stack started as `npm start` starts it
 // (xencommons), driven through the real `xm` binary (and Python's
 // xmlrpc.client over TCP), with real guests.
@@ -55,6 +56,17 @@ async function until(pred: (doms: SxpValue[]) => boolean, what: string): Promise
     c.close();
   }
 }
+let tcpPort = 8006;
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
 const named = (doms: SxpValue[], name: string) => doms.find((d) => childValue(d, 'name') === name);
 
 test.before(async () => {
@@ -64,7 +76,9 @@ test.before(async () => {
   rmSync(cfgDir, { recursive: true, force: true });
   (await import('node:fs')).mkdirSync(cfgDir, { recursive: true });
   (await import('node:fs')).mkdirSync(state, { recursive: true });
-  writeFileSync(path.join(state, 'xend-config.sxp'), '# test\n(xend-tcp-xmlrpc-server yes)\n(xend-tcp-xmlrpc-server-port 8006)\n');
+  // Xen's port is 8006; a free one keeps parallel test runs from meeting.
+  tcpPort = await freePort();
+  writeFileSync(path.join(state, 'xend-config.sxp'), `# test\n(xend-tcp-xmlrpc-server yes)\n(xend-tcp-xmlrpc-server-port ${tcpPort})\n`);
   stack = await startStack({ stateDir: state, xenArgs: ['--nr-cpus', '2', '--mem', '512', '--dom0-mem', '64'], onStderr: (_n, c) => { stderr += c; } });
 });
 
@@ -143,17 +157,25 @@ test.serial('on_crash=restart restarts a crashing guest once, then the 20 s guar
 });
 
 test.serial('xm shutdown asks the guest through xenstore; a guest that does not answer keeps running', async (t) => {
-  t.is((await xm('shutdown', 'vm1')).code, 0);
-  const domid = (await xm('domid', 'vm1')).out.trim();
+  t.is((await xm('create', cfg('deaf.cfg', 'idle', 'name = "deaf"\nextra = "ignore_shutdown"'))).code, 0);
+  t.is((await xm('shutdown', 'deaf')).code, 0);
+  const domid = (await xm('domid', 'deaf')).out.trim();
   const xs = await Xs.connect({ path: path.join(stack.stateDir, 'run/xenstored/socket') });
   try {
     t.is(await xs.read(`/local/domain/${domid}/control/shutdown`), 'poweroff');
-    t.is(await xs.read(`/local/domain/${domid}/name`), 'vm1');
+    t.is(await xs.read(`/local/domain/${domid}/name`), 'deaf');
     t.regex(await xs.read(`/local/domain/${domid}/vm`), /^\/vm\/[0-9a-f-]{36}$/);
   } finally {
     await xs.close();
   }
-  t.regex((await xm('list', 'vm1')).out, /^vm1 +\d+ +2 +1 +-b---- /m);
+  t.regex((await xm('list', 'deaf')).out, /^deaf +\d+ +2 +1 +-b---- /m);
+  t.is((await xm('destroy', 'deaf')).code, 0);
+});
+
+test.serial('xm shutdown -w: a guest that answers powers off and is gone', async (t) => {
+  t.is((await xm('create', cfg('polite.cfg', 'idle', 'name = "polite"'))).code, 0);
+  t.is((await xm('shutdown', '-w', 'polite')).code, 0);
+  t.notRegex((await xm('list')).out, /^polite /m);
 });
 
 test.serial('a config error names its file and line', async (t) => {
@@ -196,10 +218,10 @@ test.serial('xend restarted mid-way still lists the running guests', async (t) =
   t.notRegex((await xm('list')).out, /^vm2 /m);
 });
 
-test.serial("Python's xmlrpc.client lists domains through TCP 8006", async (t) => {
+test.serial("Python's xmlrpc.client lists domains through TCP (xend-tcp-xmlrpc-server)", async (t) => {
   const py = [
     'import xmlrpc.client',
-    's = xmlrpc.client.ServerProxy("http://127.0.0.1:8006")',
+    `s = xmlrpc.client.ServerProxy("http://127.0.0.1:${tcpPort}")`,
     'doms = s.xend.domains_with_state(True, "all", 1)',
     'print(sorted(dict((k[0], k[1]) for k in d[1:] if isinstance(k, list) and len(k) > 1)["name"] for d in doms))',
     'try:',

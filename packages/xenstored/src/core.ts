@@ -15,6 +15,7 @@ import { Store } from './store.js';
 import { DEP_CHILDREN, DEP_CONTENT, DEP_EXISTS, entrySize, type NodeView, type Tree } from './tree.js';
 import { Transaction, type ConflictMode } from './transaction.js';
 import { RingConnection, resetRing, type DomainRingProvider } from './ring.js';
+import { StreamConnection, type DomainStreamProvider } from './relay-connection.js';
 
 export interface Quotas {
   /** Nodes an unprivileged domain may own (--entry-nb). */
@@ -56,7 +57,7 @@ export interface Domain {
   domid: number;
   mfn: number;
   port: number;
-  conn: RingConnection | undefined;
+  conn: RingConnection | StreamConnection | undefined;
   /** @releaseDomain already fired for a shutdown (until RESUME). */
   shutdownReported: boolean;
 }
@@ -78,6 +79,8 @@ export class XenstoreCore implements ConnectionHost {
   readonly limits: Limits;
   readonly conflictMode: ConflictMode;
   ringProvider: DomainRingProvider | undefined;
+  /** The hypervisor host runs the rings and streams them to us (preferred when set). */
+  streamProvider: DomainStreamProvider | undefined;
   readonly connections = new Set<Connection>();
   readonly domains = new Map<number, Domain>();
   private waiting = new Set<Connection>();
@@ -489,11 +492,14 @@ export class XenstoreCore implements ConnectionHost {
     if (known) {
       if (known.mfn !== mfn) fail('EINVAL');
       // Same page again (resume): rebind the event channel, reset the connection.
-      if (known.conn && this.ringProvider) {
+      if (known.conn instanceof StreamConnection && this.streamProvider) {
+        known.conn.replaceStream(await this.streamProvider.attach(domid, mfn, port));
+      } else if (known.conn instanceof RingConnection && this.ringProvider) {
+        const rc = known.conn;
         const ch = await this.ringProvider.bindInterdomain(domid, port);
-        known.conn.evtchn.close();
-        (known.conn as { evtchn: unknown }).evtchn = ch;
-        ch.onEvent(() => known.conn?.kick());
+        rc.evtchn.close();
+        (rc as { evtchn: unknown }).evtchn = ch;
+        ch.onEvent(() => rc.kick());
       }
       known.port = port;
       if (known.conn) this.resetConnection(known.conn);
@@ -502,7 +508,18 @@ export class XenstoreCore implements ConnectionHost {
     }
     const dom: Domain = { domid, mfn, port, conn: undefined, shutdownReported: false };
     this.domains.set(domid, dom);
-    if (this.ringProvider) {
+    if (this.streamProvider) {
+      try {
+        const s = await this.streamProvider.attach(domid, mfn, port);
+        const sc = new StreamConnection(this, domid, s);
+        dom.conn = sc;
+        this.addConnection(sc);
+      } catch (e) {
+        this.domains.delete(domid);
+        this.log(`introduce ${domid}: cannot attach ring: ${e instanceof Error ? e.message : String(e)}`);
+        fail('EINVAL');
+      }
+    } else if (this.ringProvider) {
       try {
         const page = await this.ringProvider.map(domid, mfn);
         const ch = await this.ringProvider.bindInterdomain(domid, port);

@@ -3,6 +3,8 @@
 // mode: systemd or the orchestrator supervises it). Flags keep Xen's names.
 
 import fs from 'node:fs';
+import path from 'node:path';
+import { attachHypervisor } from './xc-host.js';
 import { startXenstored, type XenstoredOptions } from './daemon.js';
 import { sdNotify } from './notify.js';
 import type { Quotas } from './core.js';
@@ -88,6 +90,15 @@ function parseArgs(argv: string[]): { opts: XenstoredOptions; pidFile?: string; 
 async function main(): Promise<void> {
   const { opts, pidFile, outputPid } = parseArgs(process.argv.slice(2));
   const d = await startXenstored(opts);
+  // With a hypervisor host running (the usual case), serve guests' rings and
+  // learn of domain deaths from it; alone, serve sockets only.
+  const stateDir = path.resolve(process.env.XEN_STATE_DIR ?? './var');
+  const hv = await attachHypervisor(d.core, path.join(stateDir, 'run', 'xen', 'privcmd.sock'), (m) =>
+    process.stderr.write(`xenstored: ${m}\n`),
+  ).catch((e) => {
+    process.stderr.write(`xenstored: cannot attach to the hypervisor: ${(e as Error).message}\n`);
+    return null;
+  });
   if (pidFile) fs.writeFileSync(pidFile, `${process.pid}\n`);
   if (outputPid) process.stdout.write(`${process.pid}\n`);
   let stopping = false;
@@ -96,6 +107,7 @@ async function main(): Promise<void> {
     stopping = true;
     process.stderr.write(`xenstored: ${sig}, stopping\n`);
     void sdNotify('STOPPING=1').catch(() => undefined);
+    hv?.close();
     d.close().then(
       () => {
         if (pidFile) fs.rmSync(pidFile, { force: true });
