@@ -1,50 +1,30 @@
-// Guest memory layout and structure offsets of the PV ABI (docs/pv-abi.md).
-// 32-bit Xen public-header layouts, little-endian.
+// The PV ABI as the host uses it. The numbers are the domain builder's
+// (packages/domain-builder/src/abi.ts, the one module for docs/pv-abi.md);
+// here they get the host's shorter names, plus grant entry flags.
+import * as B from '@xenwasm/domain-builder/abi';
 
-export const PAGE_SIZE = 4096;
-export const PAGE_SHIFT = 12;
-export const WASM_PAGE = 65536;
-export const XEN_PAGES_PER_WASM_PAGE = WASM_PAGE / PAGE_SIZE;
+export const PAGE_SIZE = B.XEN_PAGE_SIZE;
+export const PAGE_SHIFT = B.XEN_PAGE_SHIFT;
+export const WASM_PAGE = B.WASM_PAGE_SIZE;
+export const XEN_PAGES_PER_WASM_PAGE = B.XEN_PAGES_PER_WASM_PAGE;
 
-export const PFN_SHARED_INFO = 1;
-export const PFN_START_INFO = 2;
-export const PFN_XENSTORE = 3;
-export const PFN_CONSOLE = 4;
-export const PFN_GRANT_TABLE = 8;
-export const GRANT_TABLE_MAX_FRAMES = 8;
+export const PFN_XENSTORE = B.XENSTORE_RING_PFN;
+export const PFN_CONSOLE = B.CONSOLE_RING_PFN;
+export const PFN_GRANT_TABLE = B.GRANT_TABLE_PFN;
+export const GRANT_TABLE_MAX_FRAMES = B.NR_GRANT_FRAMES;
 export const GRANT_ENTRIES_PER_FRAME = PAGE_SIZE / 8;
-export const RESERVED_BYTES = 131072;
+export const RESERVED_BYTES = B.GUEST_DATA_BASE;
 
-export const SHARED_INFO = PFN_SHARED_INFO * PAGE_SIZE;
-export const START_INFO = PFN_START_INFO * PAGE_SIZE;
+export const SHARED_INFO = B.SHARED_INFO_ADDR;
+export const START_INFO = B.START_INFO_ADDR;
 
-// shared_info
-export const VCPU_INFO_SIZE = 64;
-export const VI_UPCALL_PENDING = 0; // u8
-export const VI_UPCALL_MASK = 1; // u8
-export const VI_PENDING_SEL = 4; // u32
-export const VI_TIME = 32; // vcpu_time_info
-export const SI_EVTCHN_PENDING = 2048;
-export const SI_EVTCHN_MASK = 2176;
-export const SI_WC_VERSION = 2304;
-export const NR_EVENT_CHANNELS = 1024;
+export const VCPU_INFO_SIZE = B.VCPU_INFO_SIZE;
+export const VI_PENDING_SEL = B.VI_PENDING_SEL;
+export const SI_EVTCHN_PENDING = B.SH_EVTCHN_PENDING;
+export const SI_EVTCHN_MASK = B.SH_EVTCHN_MASK;
+export const NR_EVENT_CHANNELS = 1024; // 32-bit guests: sizeof(long)^2 * 64
 
-// start_info
-export const SI_MAGIC = 0;
-export const SI_NR_PAGES = 32;
-export const SI_SHARED_INFO = 36;
-export const SI_FLAGS = 40;
-export const SI_STORE_MFN = 44;
-export const SI_STORE_EVTCHN = 48;
-export const SI_CONSOLE_MFN = 52;
-export const SI_CONSOLE_EVTCHN = 56;
-export const SI_CMD_LINE = 80;
-export const MAX_GUEST_CMDLINE = 1024;
-export const START_INFO_MAGIC = 'xen-3.0-wasm32';
-export const SIF_PRIVILEGED = 1;
-export const SIF_INITDOMAIN = 2;
-
-// grant_entry_v1 { u16 flags; u16 domid; u32 frame; }
+// grant_entry_v1 { u16 flags; u16 domid; u32 frame; } (grant_table.h)
 export const GTF_invalid = 0;
 export const GTF_permit_access = 1;
 export const GTF_accept_transfer = 2;

@@ -3,10 +3,9 @@
 // shared_info the way docs/pv-abi.md says.
 import fs from 'node:fs/promises';
 import { HypercallError, ERRNO, XenError } from '@xenwasm/xen-errno';
-import { RewriteCache } from '@xenwasm/domain-builder';
+import { RewriteCache, initSharedInfo, writeStartInfo } from '@xenwasm/domain-builder';
 import type { XenCore } from '@xenwasm/hypervisor-wasm';
 import * as A from './abi.js';
-import { GuestMemory } from './guest-memory.js';
 
 export interface PvBuildRequest {
   domid: number;
@@ -61,23 +60,14 @@ export async function buildPv(core: XenCore, cache: RewriteCache, req: PvBuildRe
     core.decreaseReservation(req.domid, pages);
     throw new HypercallError(-ERRNO.ENOMEM, `linux_build: ${(e as Error).message}`);
   }
-  const mem = new GuestMemory(memory);
-  const si = A.START_INFO;
-  mem.write(si + A.SI_MAGIC, Buffer.from(A.START_INFO_MAGIC + '\0'));
-  mem.setU32(si + A.SI_NR_PAGES, pages);
-  mem.setU32(si + A.SI_SHARED_INFO, A.SHARED_INFO);
-  mem.setU32(si + A.SI_FLAGS, 0);
-  mem.setU32(si + A.SI_STORE_MFN, A.PFN_XENSTORE);
-  mem.setU32(si + A.SI_STORE_EVTCHN, req.storeEvtchn);
-  mem.setU32(si + A.SI_CONSOLE_MFN, A.PFN_CONSOLE);
-  mem.setU32(si + A.SI_CONSOLE_EVTCHN, req.consoleEvtchn);
-  const cmd = Buffer.from(req.cmdline ?? '', 'utf8').subarray(0, A.MAX_GUEST_CMDLINE - 1);
-  mem.write(si + A.SI_CMD_LINE, cmd);
-  // vcpu_time_info: system time = tsc (rdtsc returns ns): mul 2^31, shift 1.
-  for (let v = 0; v < 32; v++) {
-    const t = A.SHARED_INFO + v * A.VCPU_INFO_SIZE + A.VI_TIME;
-    mem.setU32(t + 24, 0x80000000);
-    mem.write(t + 28, Uint8Array.of(1));
-  }
+  initSharedInfo(memory, 1);
+  writeStartInfo(memory, {
+    nrPages: pages,
+    storeMfn: A.PFN_XENSTORE,
+    storeEvtchn: req.storeEvtchn,
+    consoleMfn: A.PFN_CONSOLE,
+    consoleEvtchn: req.consoleEvtchn,
+    cmdline: req.cmdline ?? '',
+  });
   return { module, memory, storeMfn: A.PFN_XENSTORE, consoleMfn: A.PFN_CONSOLE };
 }

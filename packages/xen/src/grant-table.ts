@@ -32,38 +32,37 @@ function entryWord(gref: number): number {
   return (PFN_GRANT_TABLE * PAGE_SIZE + gref * 8) >> 2;
 }
 
-/**
- * Validate `gref` of the granter for `grantee` and pin it (set the in-use
- * flag) atomically against a concurrent revoke. `nrFrames` bounds the table.
- */
-export function pinGrant(
-  granterWords: Int32Array,
-  granterPages: number,
-  nrFrames: number,
-  gref: number,
-  grantee: number,
-  wantWrite: boolean,
-): GrantTarget {
+interface ValidEntry {
+  word: number; // flags | domid << 16, as read
+  frame: number;
+}
+
+/** Read and check the entry once: permit_access, granted to `grantee`, writable if asked, frame inside memory. */
+function validate(words: Int32Array, pages: number, nrFrames: number, gref: number, grantee: number, wantWrite: boolean): ValidEntry {
   if (!Number.isInteger(gref) || gref < 0 || gref >= nrFrames * GRANT_ENTRIES_PER_FRAME) {
     throw new GrantStatusError(GNTST_bad_gntref, `invalid grant reference ${gref}`);
   }
   const w = entryWord(gref);
+  const word = Atomics.load(words, w);
+  const flags = word & 0xffff;
+  if ((flags & GTF_type_mask) !== GTF_permit_access || ((word >>> 16) & 0xffff) !== grantee) {
+    throw new GrantStatusError(GNTST_permission_denied, `grant ${gref} is not granted to domain ${grantee}`);
+  }
+  if (wantWrite && flags & GTF_readonly) throw new GrantStatusError(GNTST_permission_denied, `grant ${gref} is read-only`);
+  const frame = Atomics.load(words, w + 1) >>> 0;
+  if (frame >= pages) throw new GrantStatusError(GNTST_bad_page, `grant ${gref} names frame ${frame} beyond the domain's memory`);
+  return { word, frame };
+}
+
+/**
+ * Validate `gref` of the granter for `grantee` and pin it (set the in-use
+ * flag) atomically against a concurrent revoke. `nrFrames` bounds the table.
+ */
+export function pinGrant(words: Int32Array, pages: number, nrFrames: number, gref: number, grantee: number, wantWrite: boolean): GrantTarget {
   for (;;) {
-    const word = Atomics.load(granterWords, w);
-    const flags = word & 0xffff;
-    const domid = (word >>> 16) & 0xffff;
-    if ((flags & GTF_type_mask) !== GTF_permit_access || domid !== grantee) {
-      throw new GrantStatusError(GNTST_permission_denied, `grant ${gref} is not granted to domain ${grantee}`);
-    }
-    if (wantWrite && flags & GTF_readonly) {
-      throw new GrantStatusError(GNTST_permission_denied, `grant ${gref} is read-only`);
-    }
-    const frame = Atomics.load(granterWords, w + 1) >>> 0;
-    if (frame >= granterPages) throw new GrantStatusError(GNTST_bad_page, `grant ${gref} names frame ${frame} beyond the domain's memory`);
-    const want = word | (wantWrite ? GTF_writing | GTF_reading : GTF_reading);
-    if (Atomics.compareExchange(granterWords, w, word, want) === word) {
-      return { frame, readonly: !wantWrite };
-    }
+    const v = validate(words, pages, nrFrames, gref, grantee, wantWrite);
+    const want = v.word | (wantWrite ? GTF_writing | GTF_reading : GTF_reading);
+    if (Atomics.compareExchange(words, entryWord(gref), v.word, want) === v.word) return { frame: v.frame, readonly: !wantWrite };
     // The guest changed the entry under us: look again, as Xen retries its cmpxchg.
   }
 }
@@ -77,25 +76,6 @@ export function unpinGrant(granterWords: Int32Array, gref: number, lastReader: b
 }
 
 /** One-shot check for a copy (no pin kept). */
-export function checkGrant(
-  granterWords: Int32Array,
-  granterPages: number,
-  nrFrames: number,
-  gref: number,
-  grantee: number,
-  wantWrite: boolean,
-): GrantTarget {
-  if (!Number.isInteger(gref) || gref < 0 || gref >= nrFrames * GRANT_ENTRIES_PER_FRAME) {
-    throw new GrantStatusError(GNTST_bad_gntref, `invalid grant reference ${gref}`);
-  }
-  const w = entryWord(gref);
-  const word = Atomics.load(granterWords, w);
-  const flags = word & 0xffff;
-  if ((flags & GTF_type_mask) !== GTF_permit_access || ((word >>> 16) & 0xffff) !== grantee) {
-    throw new GrantStatusError(GNTST_permission_denied, `grant ${gref} is not granted to domain ${grantee}`);
-  }
-  if (wantWrite && flags & GTF_readonly) throw new GrantStatusError(GNTST_permission_denied, `grant ${gref} is read-only`);
-  const frame = Atomics.load(granterWords, w + 1) >>> 0;
-  if (frame >= granterPages) throw new GrantStatusError(GNTST_bad_page, `grant ${gref} names frame ${frame} beyond the domain's memory`);
-  return { frame, readonly: !wantWrite };
+export function checkGrant(words: Int32Array, pages: number, nrFrames: number, gref: number, grantee: number, wantWrite: boolean): GrantTarget {
+  return { frame: validate(words, pages, nrFrames, gref, grantee, wantWrite).frame, readonly: !wantWrite };
 }
