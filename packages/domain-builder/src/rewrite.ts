@@ -18,6 +18,12 @@ export interface RewriteOptions {
   initialMemoryPages?: number;
   /** Default true. false leaves asyncify out even if the guest imports sched_op (for measuring its cost only: such a guest cannot block). */
   asyncify?: boolean;
+  /**
+   * An HVM guest: an unmodified WASI program. Its wasi_snapshot_preview1
+   * imports stay (the host traps them to the device model), its data may
+   * start anywhere (it has no start_info, shared_info or save area).
+   */
+  hvm?: boolean;
 }
 
 export interface RewriteInfo {
@@ -61,6 +67,8 @@ const FEATURES =
   binaryen.Features.TailCall | binaryen.Features.ExceptionHandling;
 
 const FUEL = '__xen_fuel';
+/** The only module besides xen an HVM guest may import from. */
+export const HVM_IMPORT_MODULE = 'wasi_snapshot_preview1';
 const PREEMPT = '__xen_preempt';
 const MEMORY_GROW = '__xen_memory_grow';
 const INIT_MEMORY = '__xen_init_memory';
@@ -86,7 +94,7 @@ function sameTypes(t: number, want: number[]): boolean {
 /** Cache key of a rewrite: hash of (rewriter version, options, input). */
 export function rewriteKey(wasm: Uint8Array, opts: RewriteOptions): string {
   return createHash('sha256')
-    .update(`xenwasm-rewrite-v${REWRITER_VERSION}\0${opts.maxMemoryPages}\0${opts.initialMemoryPages ?? ''}\0${opts.asyncify ?? ''}\0`)
+    .update(`xenwasm-rewrite-v${REWRITER_VERSION}\0${opts.maxMemoryPages}\0${opts.initialMemoryPages ?? ''}\0${opts.asyncify ?? ''}\0${opts.hvm ? 'hvm\0' : ''}`)
     .update(wasm)
     .digest('hex');
 }
@@ -122,6 +130,7 @@ function rewriteModule(mod: binaryen.Module, inputBytes: number, hash: string, o
     const ref = mod.getFunctionByIndex(i);
     const fi = binaryen.getFunctionInfo(ref);
     if (fi.module) {
+      if (opts.hvm && fi.module === HVM_IMPORT_MODULE) continue;
       const spec = KNOWN_IMPORTS[fi.base!];
       if (fi.module !== IMPORT_MODULE || !spec) {
         throw invalid(`guest imports ${fi.module}.${fi.base}, which the PV ABI does not provide` +
@@ -314,7 +323,7 @@ function rewriteModule(mod: binaryen.Module, inputBytes: number, hash: string, o
     const seg = (mod as any).getDataSegmentInfo(mod.getDataSegmentByIndex(i)) as { name: string; offset: number | null; data: ArrayBuffer; passive: boolean };
     if (seg.passive) throw invalid('guest has passive data segments; only active ones are supported');
     const offset = seg.offset!;
-    if (offset < GUEST_DATA_BASE) {
+    if (offset < GUEST_DATA_BASE && !opts.hvm) {
       throw invalid(`guest data segment at ${offset} lies in the ABI's reserved first ${GUEST_DATA_BASE} bytes ` +
         `(AssemblyScript: --memoryBase ${GUEST_DATA_BASE})`, { offset });
     }

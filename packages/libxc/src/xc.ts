@@ -65,6 +65,16 @@ export interface BuildResult {
   store_mfn: number;
   console_mfn: number;
 }
+export interface HvmBuildOptions {
+  domid: number;
+  kernel: string;
+  memoryMb: number;
+  maxMemoryMb?: number;
+  args: string[];
+  env: string[];
+  /** config: a DmConfig of @xenwasm/qemu-dm. */
+  dm: { mode: 'stubdom'; config: unknown } | { mode: 'qemu-dm'; socket: string };
+}
 export interface BuildOptions {
   domid: number;
   kernel: string; // path of the guest .wasm
@@ -244,6 +254,20 @@ export class Xc extends EventEmitter {
   /** Build a PV domain: rewrite the guest module, lay out its memory, start_info. */
   linuxBuild(opts: BuildOptions): Promise<BuildResult> {
     return this.call('linux_build', opts as unknown as Record<string, unknown>);
+  }
+
+  /**
+   * xc_hvm_build for a WASI program: rewrite it, give it memory and an ioreq
+   * page, and attach its device model (a stub domain in the host, or a
+   * qemu-dm process already listening on `dm.socket`). Returns the ports the
+   * device model's listeners got (stubdom).
+   */
+  hvmBuild(opts: HvmBuildOptions): Promise<{ ports: number[] }> {
+    return this.call('hvm_build', opts as unknown as Record<string, unknown>);
+  }
+  /** The exit status of an HVM guest's program, null until it has exited. */
+  hvmExitCode(domid: number): Promise<number | null> {
+    return this.call('hvm_exit_code', { domid });
   }
 
   // ---- event channels (dom0's /dev/xen/evtchn) ----

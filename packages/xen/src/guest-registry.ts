@@ -6,6 +6,7 @@
 // that was created a moment ago while its executor was busy running guest
 // code.
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import type { HvmBoot } from './hvm-abi.js';
 
 export interface DomainEntry {
   domid: number;
@@ -13,6 +14,8 @@ export interface DomainEntry {
   shared: SharedArrayBuffer; // whose first pages include shared_info
   module: WebAssembly.Module | null;
   maxVcpus: number;
+  /** HVM guests only (hvm-abi.ts). */
+  hvm?: HvmBoot;
 }
 
 export type RegistryMessage =

@@ -19,6 +19,7 @@ import { PAGE_SIZE, SHARED_INFO } from './abi.js';
 import { VIRQ_TIMER } from './hypercall-numbers.js';
 import { ByteRing, type RingLayout } from './ring-relay.js';
 import type { ExecutorData } from './executor.js';
+import { HvmHost } from './hvm-build.js';
 
 export interface HypervisorOptions {
   nrCpus?: number; // pCPUs (default: host cores)
@@ -136,7 +137,7 @@ export class Hypervisor {
     });
   }
   private *registryEntries() {
-    for (const e of this.registry.all()) yield { domid: e.domid, memory: e.memory, shared: e.shared, module: e.module, maxVcpus: e.maxVcpus };
+    for (const e of this.registry.all()) yield { domid: e.domid, memory: e.memory, shared: e.shared, module: e.module, maxVcpus: e.maxVcpus, hvm: e.hvm };
   }
   get nrExecutors(): number {
     return this.executors.length;
@@ -228,6 +229,19 @@ export class Hypervisor {
     const domid = this.core.createDomain(handle, opts);
     for (let v = 0; v < MAX_VCPUS; v++) this.dispatch.resetVcpu(domid, v);
     return domid;
+  }
+
+  private hvmHost: HvmHost | undefined;
+  /** HVM domains: build, device models, exit codes (hvm-build.ts). */
+  get hvm(): HvmHost {
+    return (this.hvmHost ??= new HvmHost({
+      core: this.core,
+      cache: this.rewriteCache,
+      registry: this.registry,
+      add: (entry) => this.broadcast({ kind: 'add', entry }),
+      bindLocal: (domid, port, onEvent) => this.bindInterdomainLocal(domid, port, onEvent),
+      log: this.log,
+    }));
   }
 
   async buildPv(req: PvBuildRequest): Promise<{ store_mfn: number; console_mfn: number }> {
@@ -390,6 +404,7 @@ export class Hypervisor {
 
   async shutdown(): Promise<void> {
     this.stopping = true;
+    await this.hvmHost?.shutdown();
     if (this.tick) clearInterval(this.tick);
     for (const t of this.timers.values()) clearTimeout(t);
     this.dispatch.ringMain();

@@ -5,6 +5,8 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import type { DmConfig } from '@xenwasm/qemu-dm';
+import type { HvmBuildRequest } from './hvm-build.js';
 import os from 'node:os';
 import { ERRNO, HypercallError, XenError, errnoName } from '@xenwasm/xen-errno';
 import { encodeFrame, FrameReader, type PrivcmdRequest } from '@xenwasm/libxc/privcmd-wire';
@@ -195,6 +197,10 @@ class Connection implements EvtchnClient {
       case 'sched_credit_domain_set':
         core.schedCreditSet(int(a, 'domid', 0, DOMID_MAX), int(a, 'weight', 0, 65535), int(a, 'cap', 0, 65535));
         return null;
+      case 'hvm_build':
+        return hv.hvm.build(hvmBuildArgs(a));
+      case 'hvm_exit_code':
+        return hv.hvm.exitCode(int(a, 'domid', 0, DOMID_MAX));
       case 'linux_build':
         return hv.buildPv({
           domid: int(a, 'domid', 1, DOMID_MAX),
@@ -365,4 +371,32 @@ async function answer(conn: Connection, sock: net.Socket, f: unknown): Promise<v
     }
   }
   if (!sock.destroyed) sock.write(encodeFrame(reply));
+}
+
+/** hvm_build's arguments (docs/privcmd.md). */
+function hvmBuildArgs(a: Args): HvmBuildRequest {
+  const strs = (k: string): string[] => {
+    const v = a[k] ?? [];
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) bad(`${k} must be a list of strings`);
+    return v as string[];
+  };
+  const dm = a.dm as { mode?: unknown; socket?: unknown; config?: unknown } | undefined;
+  if (!dm || typeof dm !== 'object') bad('dm must be an object');
+  let dmReq: HvmBuildRequest['dm'];
+  if (dm.mode === 'stubdom') {
+    if (!dm.config || typeof dm.config !== 'object') bad('dm.config must be an object');
+    dmReq = { mode: 'stubdom', config: dm.config as DmConfig };
+  } else if (dm.mode === 'qemu-dm') {
+    if (typeof dm.socket !== 'string') bad('dm.socket must be a string');
+    dmReq = { mode: 'qemu-dm', socket: dm.socket };
+  } else bad('dm.mode must be stubdom or qemu-dm');
+  return {
+    domid: int(a, 'domid', 1, DOMID_MAX),
+    kernel: path.resolve(str(a, 'kernel')),
+    memoryMb: int(a, 'memoryMb', 1, 1 << 20),
+    maxMemoryMb: a.maxMemoryMb === undefined ? undefined : int(a, 'maxMemoryMb', 1, 1 << 20),
+    args: strs('args'),
+    env: strs('env'),
+    dm: dmReq,
+  };
 }

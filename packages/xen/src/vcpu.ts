@@ -23,6 +23,8 @@ import { Hypercalls } from './hypercalls.js';
 import { isPending, setUpcallMask, upcallDue } from './event-delivery.js';
 import { PAGE_SIZE, START_INFO } from './abi.js';
 import * as H from './hypercall-numbers.js';
+import { runHvmVcpu } from './hvm-vcpu.js';
+import type { HvmBoot } from './hvm-abi.js';
 
 const FUEL = 20000;
 const STATE_ADDR = 5 * PAGE_SIZE;
@@ -67,6 +69,7 @@ export class VcpuRunner {
     dispatch.clearFlags(domid, vcpu, VF_DISPATCHED);
     dispatch.setHome(domid, vcpu, this.env.executor);
     const entry = this.env.registry.get(domid);
+    if (entry?.hvm) return runHvmVcpu(this.env, domid, vcpu, entry as typeof entry & { hvm: HvmBoot });
     if (!entry?.module || !entry.memory || !this.mayRun(domid, vcpu)) {
       this.leave(domid, vcpu);
       return;

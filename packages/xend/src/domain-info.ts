@@ -14,6 +14,7 @@ import {
 } from './xend-constants.js';
 import { domainPath, removeDomain, storeConfig, storeDomain, vmPathOf, type DomainChannels } from './domain-store.js';
 import { shutdownReasonName } from './restart-policy.js';
+import { createHvmDomain, learnExitCode, stopDeviceModel } from './hvm-image.js';
 import type { XendLog } from './xend-log.js';
 
 export interface XendContext {
@@ -52,6 +53,13 @@ export class XendDomainInfo {
   /** Set once destroy started: lookups skip it, refresh leaves it alone. */
   destroyed = false;
   private shutdownTimer: NodeJS.Timeout | undefined;
+  /** An HVM guest's exit status, once it has exited. */
+  exitCode: number | undefined;
+
+  /** After a shutdown: learn an HVM program's exit status (xenstore exit_code, xm list --long). */
+  async noteShutdown(): Promise<void> {
+    if (this.config.image.kind === 'hvm' && this.exitCode === undefined) this.exitCode = await learnExitCode(this.ctx, this.domid);
+  }
 
   constructor(
     private readonly ctx: XendContext,
@@ -73,7 +81,10 @@ export class XendDomainInfo {
   /** Build a new domain from a validated config; it is left paused (xm create unpauses it). */
   static async create(ctx: XendContext, config: DomainConfig, opts: CreateOptions = {}): Promise<XendDomainInfo> {
     const { xc, xs } = ctx;
-    if (config.image.kind !== 'linux') throw new VmError(`builder ${config.image.kind}: only PV (linux) guests can be built here so far`);
+    if (config.image.kind === 'hvm') {
+      const h = await createHvmDomain(ctx, config, opts);
+      return new XendDomainInfo(ctx, config, h.domid, h.vmPath, undefined, h.startTime, h.restartCount, opts.previousRestartTime);
+    }
     try {
       await access(config.image.kernel);
     } catch {
@@ -141,6 +152,7 @@ export class XendDomainInfo {
       storeMfn: this.channels?.storeMfn,
       consoleMfn: this.channels?.consoleMfn,
       shutdownReason: reason,
+      exitCode: this.exitCode,
     });
   }
 
@@ -203,6 +215,7 @@ export class XendDomainInfo {
         throw e;
       }
     }
+    stopDeviceModel(this.domid);
     await xs.release(this.domid).catch(() => undefined);
     await removeDomain(xs, this.domid, keepVm ? undefined : this.vmPath);
     await removeBackends(xs, this.domid);

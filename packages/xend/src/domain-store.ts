@@ -40,7 +40,7 @@ const time = (t: number) => (Number.isInteger(t) ? `${t}.0` : String(t));
  */
 export async function storeDomain(
   xs: Xs,
-  d: { domid: number; vmPath: string; config: DomainConfig; channels: DomainChannels; startTime: number; restartCount: number; previousRestartTime?: number },
+  d: { domid: number; vmPath: string; config: DomainConfig; channels: DomainChannels | null; startTime: number; restartCount: number; previousRestartTime?: number },
   consoleLimitKiB: number,
 ): Promise<void> {
   const c = d.config;
@@ -61,9 +61,10 @@ export async function storeDomain(
   if (d.previousRestartTime !== undefined) vmKeys.push(['xend/previous_restart_time', time(d.previousRestartTime)]);
   const domKeys: Array<[string, string]> = [
     ['domid', String(d.domid)], ['vm', vm], ['name', c.name],
-    ['console/port', String(d.channels.consolePort)], ['console/ring-ref', String(d.channels.consoleMfn)],
+    // An HVM guest (channels null) has no rings: nothing for xenconsoled or xenstored to attach.
+    ...(d.channels ? [['console/port', String(d.channels.consolePort)], ['console/ring-ref', String(d.channels.consoleMfn)]] as Array<[string, string]> : []),
     ['console/limit', String(consoleLimitKiB * 1024)], ['console/type', 'xenconsoled'],
-    ['store/port', String(d.channels.storePort)], ['store/ring-ref', String(d.channels.storeMfn)],
+    ...(d.channels ? [['store/port', String(d.channels.storePort)], ['store/ring-ref', String(d.channels.storeMfn)]] as Array<[string, string]> : []),
     ['memory/target', String(c.memory * 1024)],
     ['control/platform-feature-multiprocessor-suspend', '1'],
   ];

@@ -129,6 +129,7 @@ export class XendDomain {
         if (!i || i.dying) await this.apply(d, { kind: 'cleanup' });
         continue;
       }
+      if (i && (i.shutdown || i.crashed)) await d.noteShutdown();
       const action = decideShutdown(i, d.config);
       if (action.kind !== 'none') await this.apply(d, action);
     }

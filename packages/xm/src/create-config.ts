@@ -37,6 +37,10 @@ export const CREATE_OPTIONS: Record<string, OptSpec> = {
   device_model: { type: 'str', dflt: '' }, pae: { type: 'int', dflt: 1 }, acpi: { type: 'int', dflt: 1 },
   apic: { type: 'int', dflt: 1 }, timer_mode: { type: 'int', dflt: 0 }, boot: { type: 'str', dflt: 'c' },
   serial: { type: 'str', dflt: '' }, nographic: { type: 'int', dflt: 0 }, guest_os_type: { type: 'str', dflt: 'default' },
+  // HVM guests are WASI programs: argv, environment, xl-style p9 shares, host
+  // listeners offered as preopened sockets, and xl's stub-domain switch.
+  args: { type: 'list' }, env: { type: 'list' }, p9: { type: 'list' }, wasi_listen: { type: 'list' },
+  device_model_stubdomain_override: { type: 'int' },
 };
 
 /** Keys Xen knows that this machine cannot honour: warned about, then dropped. */
@@ -248,6 +252,12 @@ export function makeCreateConfig(fileVars: Map<string, ConfigValue> | Record<str
     for (const k of HVM_IMAGE_KEYS) {
       if (values[k] !== undefined && values[k] !== null) image.push([k, values[k] as SxpValue]);
     }
+    // Lists travel as one nested list each: (wasi_args (a b c)).
+    for (const [k, key] of [['args', 'wasi_args'], ['env', 'wasi_env'], ['p9', 'p9'], ['wasi_listen', 'wasi_listen']] as const) {
+      const v = values[k];
+      if (Array.isArray(v) && v.length) image.push([key, v.map((x) => String(x))]);
+    }
+    if (values.device_model_stubdomain_override !== undefined) image.push(['device_model_stubdomain_override', values.device_model_stubdomain_override as SxpValue]);
   } else {
     for (const k of HVM_IMAGE_KEYS) {
       if (set.has(k) && !['vcpus', 'localtime', 'rtc_timeoffset'].includes(k)) warnings.push(`${k}: only meaningful for builder='hvm'; ignored`);

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+// qemu-dm: the device model of one HVM domain as a Domain-0 process.
+//
+//   qemu-dm -d DOMID --config FILE.json --socket PATH
+//
+// Listens on PATH (mode 0600) for the hypervisor host, which relays the
+// guest's ioreq pages to it (docs in ../README.md); prints
+// `qemu-dm: ready domid=N ports=...` on stderr once it accepts. Exits when
+// the relay connection closes (the domain is gone) or on SIGTERM.
+import fs from 'node:fs';
+import net from 'node:net';
+import { DeviceModel } from './device-model.js';
+import { fileConsole } from './console-sink.js';
+import { IoreqPage, IOREQ_BYTES, OP_SHUTDOWN, S_OP } from './ioreq.js';
+import { readFrames, sendFrame } from './frame.js';
+import type { DmConfig } from './config.js';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+async function main(): Promise<void> {
+  const cfgPath = arg('--config');
+  const sockPath = arg('--socket');
+  if (!cfgPath || !sockPath) {
+    process.stderr.write('usage: qemu-dm -d DOMID --config FILE.json --socket PATH\n');
+    process.exit(2);
+  }
+  const config = JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as DmConfig;
+  const con = fileConsole(config.consoleLog);
+  const dm = await DeviceModel.start(config, con);
+  const local = new ArrayBuffer(IOREQ_BYTES);
+  const page = new IoreqPage(local);
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    await dm.shutdown().catch(() => undefined);
+    con.close();
+    server.close();
+    try { fs.unlinkSync(sockPath); } catch { /* gone */ }
+    process.exit(code);
+  };
+  let busy: Promise<void> = Promise.resolve();
+  const server = net.createServer((sock) => {
+    readFrames(sock, (f) => {
+      const frame = Buffer.from(f); // the next frame must not overwrite it
+      busy = busy.then(async () => {
+        page.u8.set(frame.subarray(0, Math.min(frame.length, IOREQ_BYTES)));
+        const op = page.i32[S_OP];
+        let resp;
+        try {
+          const r = dm.handle(page.readRequest());
+          resp = r instanceof Promise ? await r : r;
+        } catch {
+          resp = { errno: 29 };
+        }
+        page.writeResponse(resp);
+        if (!sock.destroyed) sendFrame(sock, page.u8.subarray(0, page.usedBytes('response')));
+        void op === OP_SHUTDOWN;
+      });
+    });
+    sock.on('close', () => void stop(0));
+    sock.on('error', () => undefined);
+  });
+  try { fs.unlinkSync(sockPath); } catch { /* fresh */ }
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(sockPath, () => resolve());
+  });
+  fs.chmodSync(sockPath, 0o600);
+  process.on('SIGTERM', () => void stop(0));
+  process.on('SIGINT', () => void stop(0));
+  process.stderr.write(`qemu-dm: ready domid=${config.domid} ports=${dm.listenerPorts.join(',')}\n`);
+}
+
+main().catch((e) => {
+  process.stderr.write(`qemu-dm: ${(e as Error).message}\n`);
+  process.exit(1);
+});
