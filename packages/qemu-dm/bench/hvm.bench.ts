@@ -15,7 +15,7 @@ import { daemonMain, startStack, type Stack } from '@xenwasm/xencommons';
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const GUEST = path.resolve(here, '../../guests/hvmtest.wasm');
-const CPU_ROUNDS = Number(process.env.HVM_CPU_ROUNDS ?? 30000);
+const CPU_ROUNDS = Number(process.env.HVM_CPU_ROUNDS ?? 100000);
 const WRITES = 100_000;
 const FILE_MIB = Number(process.env.HVM_FILE_MIB ?? 64);
 
@@ -85,7 +85,7 @@ export default async function (): Promise<Row[]> {
 
     // 64 MiB sequential write then read, on an ext4 image through the device model vs a host dir under node:wasi.
     const img = path.join(dir, 'rw.ext4');
-    execFileSync('mkfs.ext4', ['-q', '-F', img, `${FILE_MIB + 32}M`], { stdio: 'ignore' });
+    execFileSync('mkfs.ext4', ['-q', '-F', '-b', '4096', img, `${FILE_MIB + 32}M`], { stdio: 'ignore' });
     for (const mode of ['qemu-dm', 'stubdom']) {
       const id = mode === 'stubdom' ? 'stubdom' : 'qemu_dm';
       const b = ns(await nodeWasi(['filerw', '/data/rw.bin', String(FILE_MIB)], dir), 'filerw');

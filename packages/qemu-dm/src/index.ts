@@ -1,7 +1,7 @@
 export * from './ioreq.js';
 export * from './wasi-abi.js';
 export * from './config.js';
-export { wasiTrapImports, notifyShutdown, WasiExit, type IoreqTransport, type TrapOptions } from './wasi-trap.js';
+export { wasiTrapImports, createWasiTrap, CONSOLE_BUFFER, notifyShutdown, WasiExit, type IoreqTransport, type TrapOptions } from './wasi-trap.js';
 export { DeviceModel, type ConsoleSink } from './device-model.js';
 export { startStubdom, type Stubdom } from './stubdom.js';
 export { sendFrame, readFrames } from './frame.js';

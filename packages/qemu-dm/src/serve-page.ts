@@ -8,11 +8,14 @@ import { IoreqPage, REQUEST, RESPONSE, S_STATE, OP_SHUTDOWN, S_OP } from './iore
 import type { DeviceModel } from './device-model.js';
 
 const SPIN_WAIT_MS = 2;
+const SPIN = 20000;
 
 export async function servePage(page: IoreqPage, dm: DeviceModel, onShutdown?: () => void): Promise<never> {
   const i32 = page.i32;
   for (;;) {
     let v = Atomics.load(i32, S_STATE);
+    // A short spin first: a guest in a tight loop of calls is back within microseconds.
+    for (let k = 0; k < SPIN && v !== REQUEST; k++) v = Atomics.load(i32, S_STATE);
     if (v !== REQUEST) {
       Atomics.wait(i32, S_STATE, v, SPIN_WAIT_MS);
       v = Atomics.load(i32, S_STATE);

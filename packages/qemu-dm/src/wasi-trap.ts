@@ -36,6 +36,20 @@ const NS = 1_000_000_000n;
 const splitNs = (v: bigint): [number, number] => [Number(v / NS), Number(v % NS)];
 
 export function wasiTrapImports(memory: { readonly buffer: ArrayBufferLike }, t: IoreqTransport, opts: TrapOptions): Record<string, (...a: never[]) => unknown> {
+  return createWasiTrap(memory, t, opts).imports;
+}
+
+/** Console bytes held back before one request carries them (Xen's buffered ioreq, for the console). */
+export const CONSOLE_BUFFER = 64 * 1024;
+
+/**
+ * The imports, and `flush()`: writes to the console (fds 1 and 2, until the
+ * program closes or renumbers them) are buffered ioreqs. They are answered
+ * at once and reach the device model in order, in one request, before any
+ * other request, when the buffer fills, and at flush() (the host calls it
+ * from its preemption checks and at exit, so output is never held long).
+ */
+export function createWasiTrap(memory: { readonly buffer: ArrayBufferLike }, t: IoreqTransport, opts: TrapOptions): { imports: Record<string, (...a: never[]) => unknown>; flush(): void } {
   const page = t.page;
   // Bound lazily: the memory may be the instance's own, known after instantiation.
   let buf: ArrayBufferLike = new ArrayBuffer(0);
@@ -59,8 +73,22 @@ export function wasiTrapImports(memory: { readonly buffer: ArrayBufferLike }, t:
   const argv = opts.args.map((a) => enc.encode(a + '\0'));
   const envv = opts.env.map((a) => enc.encode(a + '\0'));
 
+  const conBuf = new Uint8Array(CONSOLE_BUFFER);
+  let conLen = 0;
+  let conFd = 0;
+  let conDirect = true; // fds 1 and 2 are still the console
+  const flush = () => {
+    if (!conLen) return;
+    const n = conLen;
+    conLen = 0;
+    send(OP.fd_write, [conFd], conBuf.subarray(0, n));
+  };
   /** One round trip: nums in, errno out; results in page.f64 and out(). */
   const rpc = (op: number, nums: ArrayLike<number>, b1?: Uint8Array, b2?: Uint8Array): number => {
+    if (conLen) flush();
+    return send(op, nums, b1, b2);
+  };
+  const send = (op: number, nums: ArrayLike<number>, b1?: Uint8Array, b2?: Uint8Array): number => {
     const i32 = page.i32;
     i32[S_OP] = op;
     for (let i = 0; i < nums.length; i++) page.f64[i] = nums[i];
@@ -193,12 +221,13 @@ export function wasiTrapImports(memory: { readonly buffer: ArrayBufferLike }, t:
   });
 
   const shutdown = (code: number) => {
+    flush();
     page.i32[S_EXIT_CODE] = code;
     page.i32[S_EXITED] = 1;
     rpc(OP_SHUTDOWN, [code]);
   };
 
-  return {
+  const imports = {
     args_sizes_get: sizes(argv),
     args_get: strings(argv),
     environ_sizes_get: sizes(envv),
@@ -216,7 +245,10 @@ export function wasiTrapImports(memory: { readonly buffer: ArrayBufferLike }, t:
     }),
     fd_advise: simple('fd_advise'),
     fd_allocate: simple('fd_allocate'),
-    fd_close: simple('fd_close'),
+    fd_close: wrap((fd: number) => {
+      if (fd === 1 || fd === 2) conDirect = false;
+      return rpc(OP.fd_close, [fd]);
+    }),
     fd_datasync: simple('fd_datasync'),
     fd_fdstat_get: wrap((fd: number, ptr: number) => {
       const e = rpc(OP.fd_fdstat_get, [fd]);
@@ -253,7 +285,10 @@ export function wasiTrapImports(memory: { readonly buffer: ArrayBufferLike }, t:
       if (e === 0) setU32(usedPtr, putOut(bufp, len >>> 0));
       return e;
     }),
-    fd_renumber: simple('fd_renumber'),
+    fd_renumber: wrap((fd: number, to: number) => {
+      if (fd === 1 || fd === 2 || to === 1 || to === 2) conDirect = false;
+      return rpc(OP.fd_renumber, [fd, to]);
+    }),
     fd_seek: wrap((fd: number, offset: bigint, whence: number, ptr: number) => {
       const e = rpc(OP.fd_seek, [fd, Number(offset), whence]);
       if (e === 0) setU64(ptr, BigInt(num(0)));
@@ -265,7 +300,24 @@ export function wasiTrapImports(memory: { readonly buffer: ArrayBufferLike }, t:
       if (e === 0) setU64(ptr, BigInt(num(0)));
       return e;
     }),
-    fd_write: wrap((fd: number, iovs: number, n: number, ptr: number) => writev(OP.fd_write, fd, iovs, n, null, ptr)),
+    fd_write: wrap((fd: number, iovs: number, n: number, ptr: number) => {
+      if (!conDirect || (fd !== 1 && fd !== 2)) return writev(OP.fd_write, fd, iovs, n, null, ptr);
+      const list = iovecs(iovs, n);
+      let total = 0;
+      for (const [, l] of list) total += l;
+      if (conLen && conFd !== fd) flush();
+      if (conLen + total > CONSOLE_BUFFER) {
+        flush();
+        if (total > CONSOLE_BUFFER) return writev(OP.fd_write, fd, iovs, n, null, ptr);
+      }
+      conFd = fd;
+      for (const [p, l] of list) {
+        conBuf.set(u8.subarray(p, p + l), conLen);
+        conLen += l;
+      }
+      setU32(ptr, total);
+      return 0;
+    }),
     path_create_directory: wrap((fd: number, p: number, l: number) => rpc(OP.path_create_directory, [fd], bytes(p, l))),
     path_filestat_get: wrap((fd: number, flags: number, p: number, l: number, ptr: number) => {
       const e = rpc(OP.path_filestat_get, [fd, flags], bytes(p, l));
@@ -333,6 +385,7 @@ export function wasiTrapImports(memory: { readonly buffer: ArrayBufferLike }, t:
     sock_send: wrap((fd: number, iovs: number, n: number, flags: number, ptr: number) => writev(OP.sock_send, fd, iovs, n, null, ptr, [flags])),
     sock_shutdown: simple('sock_shutdown'),
   };
+  return { imports, flush };
 }
 
 /**

@@ -3,7 +3,7 @@
 // (the vCPU waits on its thread while a request is outstanding: no asyncify
 // in an HVM guest), and it gets the same preemption checks as a PV guest.
 // It never blocks in the PV sense, so it keeps its thread until it exits.
-import { wasiTrapImports, notifyShutdown, WasiExit, IoreqPage, REQUEST, RESPONSE, IDLE, S_STATE, type IoreqTransport } from '@xenwasm/qemu-dm';
+import { createWasiTrap, notifyShutdown, WasiExit, IoreqPage, REQUEST, RESPONSE, IDLE, S_STATE, type IoreqTransport } from '@xenwasm/qemu-dm';
 import { EXPORT_INIT_MEMORY, HVM_IMPORT_MODULE } from '@xenwasm/domain-builder';
 import { VF_DISPATCHED, VF_ON_THREAD, VF_STARTED } from './dispatch.js';
 import { VcpuStop, type RunnerEnv } from './vcpu.js';
@@ -84,6 +84,7 @@ export function runHvmVcpu(env: RunnerEnv, domid: number, vcpu: number, entry: D
       const verdict = core.vcpuCheck(domid, vcpu);
       if (verdict === 2) throw new VcpuStop();
       if (verdict === 1) park();
+      trap.flush(); // buffered console output never waits longer than a time slice
       return FUEL;
     },
     memory_grow: (delta: number) => {
@@ -101,7 +102,7 @@ export function runHvmVcpu(env: RunnerEnv, domid: number, vcpu: number, entry: D
       }
     },
   };
-  const wasi = wasiTrapImports(memory, transport, {
+  const trap = createWasiTrap(memory, transport, {
     args: hvm.args,
     env: hvm.env,
     yield: () => {
@@ -109,12 +110,14 @@ export function runHvmVcpu(env: RunnerEnv, domid: number, vcpu: number, entry: D
       if (!core.vcpuMayRun(domid, vcpu)) park();
     },
   });
+  const wasi = trap.imports;
   try {
     const inst = new WebAssembly.Instance(entry.module, { xen, [HVM_IMPORT_MODULE]: wasi } as WebAssembly.Imports);
     const ex = inst.exports as Record<string, () => void>;
     ex[EXPORT_INIT_MEMORY]?.();
     if (typeof ex._start !== 'function') throw new Error('the program exports no _start');
     ex._start();
+    trap.flush();
     notifyShutdown(transport, 0);
     stop(H.SHUTDOWN_poweroff);
   } catch (e) {
@@ -123,7 +126,10 @@ export function runHvmVcpu(env: RunnerEnv, domid: number, vcpu: number, entry: D
       const why = e instanceof Error ? e.message : String(e);
       core.consoleWrite(`(XEN) HVM domain ${domid} vcpu ${vcpu} crashed: ${why}\n`);
       try {
-        if (!dead()) notifyShutdown(transport, -1);
+        if (!dead()) {
+          trap.flush();
+          notifyShutdown(transport, -1);
+        }
       } catch {
         /* the device model is gone too */
       }
