@@ -20,7 +20,7 @@ export const NR_GRANT_ENTRIES: u32 = NR_GRANT_FRAMES * GRANT_ENTRIES_PER_FRAME;
 /** Refs below this are left to the toolstack (console, xenstore), as Linux does. */
 export const NR_RESERVED_GRANTS: u32 = 8;
 
-const ARG: usize = memory.data(32, 8);
+const ARG: usize = memory.data(48, 8);
 const used = new StaticArray<u8>(NR_GRANT_ENTRIES);
 
 function entry(ref: u32): usize { return <usize>GRANT_TABLE_ADDR + (<usize>ref << 3); }
@@ -32,17 +32,30 @@ export function gnttab_setup_table(nr_frames: u32 = NR_GRANT_FRAMES): i32 {
   store<u32>(ARG, nr_frames, 4);    // nr_frames
   store<i16>(ARG, 0, 8);            // status (out)
   store<u32>(ARG, <u32>frames, 12); // frame_list
-  if (nr_frames > 4) return -EINVAL; // frame list scratch holds 4
+  if (nr_frames > 8) return -EINVAL; // frame list scratch holds 8
   const r = hypercall(__HYPERVISOR_grant_table_op, GNTTABOP_setup_table, <i32>ARG, 1, 0, 0);
   return r < 0 ? r : <i32>load<i16>(ARG, 8);
 }
 
+let framesSet: u32 = 0;
+/** Makes sure the table has at least nr frames (setup_table once per growth); the GNTST status or -errno. */
+export function gnttab_ensure_frames(nr: u32): i32 {
+  if (nr <= framesSet) return 0;
+  const r = gnttab_setup_table(nr);
+  if (r == 0) framesSet = nr;
+  return r;
+}
+
+// Lowest ref that may be free: drivers grant hundreds of pages at setup.
+let freeHint: u32 = NR_RESERVED_GRANTS;
+
 /** Grants domid access to frame pfn. Returns the grant reference or -ENOSPC. */
 export function gnttab_grant_access(domid: u16, pfn: u32, readonly: bool): i32 {
-  for (let ref = NR_RESERVED_GRANTS; ref < NR_GRANT_ENTRIES; ref++) {
+  for (let ref = freeHint; ref < NR_GRANT_ENTRIES; ref++) {
     if (unchecked(used[ref]) != 0) continue;
     if (atomic.load<u16>(entry(ref)) != 0) continue;
     unchecked(used[ref] = 1);
+    freeHint = ref + 1;
     gnttab_set_entry(ref, domid, pfn, readonly);
     return <i32>ref;
   }
@@ -69,6 +82,7 @@ export function gnttab_end_access(ref: u32): bool {
     flags = seen;
   }
   unchecked(used[ref] = 0);
+  if (ref < freeHint && ref >= NR_RESERVED_GRANTS) freeHint = ref;
   return true;
 }
 

@@ -110,3 +110,14 @@ export function waitStreamMatch(s: NodeJS.ReadableStream, re: RegExp, timeoutMs 
     s.on('data', on);
   });
 }
+
+/** Checks the image disk-test leaves (sector s holds the u64 s, little-endian, 64 times): the first bad sector, or -1. */
+export function checkDiskTestImage(img: string): number {
+  const b = fs.readFileSync(img);
+  for (let s = 0; s < b.length / 512; s++) {
+    for (let k = 0; k < 64; k++) {
+      if (b.readBigUInt64LE(s * 512 + k * 8) !== BigInt(s)) return s;
+    }
+  }
+  return -1;
+}

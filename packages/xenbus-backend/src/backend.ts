@@ -73,6 +73,8 @@ class Device {
   async frontendChanged(): Promise<void> {
     if (this.closed || this.failed || !this.inst) return;
     const s = Number(await this.ctx.xs.tryRead(`${this.ctx.fePath}/state`));
+    // The device may have failed or closed while we read: a failed device never reconnects.
+    if (this.closed || this.failed) return;
     if ((s === XenbusState.Initialised || s === XenbusState.Connected) && !this.connected) {
       await this.inst.connect();
       this.connected = true;
