@@ -115,6 +115,8 @@ test.serial('three guests from config files run and are listed; pause, unpause a
   const id3 = (await xm('domid', 'vm3')).out.trim();
   t.regex(id3, /^\d+$/);
   t.is((await xm('domname', id3)).out.trim(), 'vm3');
+  // xm list takes ids as well as names.
+  t.regex((await xm('list', id3)).out, new RegExp(`^vm3 +${id3} +2 +1 `, 'm'));
   t.is((await xm('destroy', id3)).code, 0);
   out = (await xm('list')).out;
   t.notRegex(out, /^vm3 /m);
@@ -176,6 +178,24 @@ test.serial('xm shutdown -w: a guest that answers powers off and is gone', async
   t.is((await xm('create', cfg('polite.cfg', 'idle', 'name = "polite"'))).code, 0);
   t.is((await xm('shutdown', '-w', 'polite')).code, 0);
   t.notRegex((await xm('list')).out, /^polite /m);
+});
+
+test.serial('xm reboot -w: the guest reboots itself and on_reboot=restart brings it back under a new id', async (t) => {
+  t.is((await xm('create', cfg('rb.cfg', 'idle', 'name = "rb"'))).code, 0);
+  const before = (await xm('domid', 'rb')).out.trim();
+  const r = await xm('reboot', '-w', 'rb');
+  t.is(r.code, 0, r.err);
+  t.is(r.out, 'Domain rb rebooted\n');
+  const doms = await until((ds) => { const d = named(ds, 'rb'); return !!d && String(childValue(d, 'domid')) !== before; }, 'rb back');
+  t.regex(String(childValue(named(doms, 'rb')!, 'state')), /^-b----$|^r-----$/);
+  const c = new XendClient({ socketPath: path.join(stack.stateDir, 'run/xend/xmlrpc.sock') });
+  try {
+    t.is(await c.call('xend.domain.getRestartCount', 'rb'), 1);
+  } finally {
+    c.close();
+  }
+  t.regex((await xm('log')).out, /Restarted domain rb as \d+ \(restart 1\)/);
+  t.is((await xm('destroy', 'rb')).code, 0);
 });
 
 test.serial('a config error names its file and line', async (t) => {
@@ -245,6 +265,16 @@ test.serial('info, vcpu-list, sched-credit, mem-set and uptime answer', async (t
   t.is((await xm('mem-set', 'vm1', '1')).code, 0);
   t.regex((await xm('list', 'vm1')).out, /^vm1 +\d+ +1 +1 /m);
   t.regex((await xm('uptime', 'vm1')).out, /^vm1 +\d+ +\d+:\d\d:\d\d$/m);
+});
+
+test.serial('xm shutdown -a -w stops every guest that answers, never Domain-0', async (t) => {
+  for (const n of ['all1', 'all2']) t.is((await xm('create', cfg(`${n}.cfg`, 'idle', `name = "${n}"`))).code, 0);
+  t.is((await xm('shutdown', '-a', 'vm1')).code, 1, 'a domain with -a is refused');
+  const r = await xm('shutdown', '-a', '-w');
+  t.is(r.code, 0, r.err);
+  t.deepEqual(r.out.trimEnd().split('\n').sort(), ['All domains terminated', 'Domain all1 terminated', 'Domain all2 terminated', 'Domain vm1 terminated']);
+  const left = (await xm('list')).out.trimEnd().split('\n').slice(1).map((l) => l.split(/ +/)[0]);
+  t.deepEqual(left, ['Domain-0']);
 });
 
 test.serial('SIGTERM stops the daemons in reverse order and each exits 0', async (t) => {

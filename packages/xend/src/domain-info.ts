@@ -85,18 +85,24 @@ export class XendDomainInfo {
       const h = await createHvmDomain(ctx, config, opts);
       return new XendDomainInfo(ctx, config, h.domid, h.vmPath, undefined, h.startTime, h.restartCount, opts.previousRestartTime);
     }
-    try {
-      await access(config.image.kernel);
-    } catch {
+    // The tree's transaction is opened while the domain is being made (it
+    // needs no domid), so that writing the tree costs no round trip of its own.
+    const txStart = xs.transactionStart();
+    const dropTx = () => void txStart.then((tx) => xs.transactionEnd(tx, false)).catch(() => undefined);
+    // The kernel is checked while the domain is made; a missing one undoes the domain.
+    const [kernel, made] = await Promise.allSettled([access(config.image.kernel), xc.domainCreate({ handle: config.uuid })]);
+    if (kernel.status === 'rejected') {
+      dropTx();
+      if (made.status === 'fulfilled') await xc.domainDestroy(made.value).catch(() => undefined);
       throw new VmError(`Kernel image does not exist: ${config.image.kernel}`);
     }
-    let domid: number;
-    try {
-      domid = await xc.domainCreate({ handle: config.uuid });
-    } catch (e) {
-      throw new VmError(`Creating domain failed: name=${config.name}: ${(e as Error).message}`);
+    if (made.status === 'rejected') {
+      dropTx();
+      throw new VmError(`Creating domain failed: name=${config.name}: ${(made.reason as Error).message}`);
     }
+    const domid = made.value;
     const vmPath = opts.vmPath ?? vmPathOf(config.uuid);
+    let storing: Promise<void> | undefined;
     try {
       // Requests on one privcmd connection are answered in order: send them together.
       const [, storePort, consolePort] = await Promise.all([
@@ -104,21 +110,32 @@ export class XendDomainInfo {
         xc.evtchnAllocUnbound(domid, 0),
         xc.evtchnAllocUnbound(domid, 0),
       ]);
-      const built = await xc.linuxBuild({
-        domid, kernel: config.image.kernel, cmdline: config.image.cmdline, memoryMb: config.memory,
-        maxMemoryMb: config.maxmem, storeEvtchn: storePort, consoleEvtchn: consolePort, vcpus: config.vcpus,
-      });
-      const channels = { storePort, storeMfn: built.store_mfn, consolePort, consoleMfn: built.console_mfn };
       const startTime = now();
       const restartCount = opts.restartCount ?? 0;
-      await Promise.all([
-        xs.introduce(domid, built.store_mfn, storePort),
-        storeDomain(xs, { domid, vmPath, config, channels, startTime, restartCount, previousRestartTime: opts.previousRestartTime }, ctx.consoleLimitKiB),
+      // The tree goes to xenstored while the image is built; only the ring
+      // references wait for the build, then one commit (one fsync) ends it.
+      const building = xc.linuxBuild({
+        domid, kernel: config.image.kernel, cmdline: config.image.cmdline, memoryMb: config.memory,
+        maxMemoryMb: config.maxmem, storeEvtchn: storePort, consoleEvtchn: consolePort, vcpus: config.vcpus,
+      }).then((built): DomainChannels => ({ storePort, storeMfn: built.store_mfn, consolePort, consoleMfn: built.console_mfn }));
+      storing = storeDomain(xs, { domid, vmPath, config, channels: building, startTime, restartCount, previousRestartTime: opts.previousRestartTime },
+        ctx.consoleLimitKiB, txStart);
+      const steps = await Promise.allSettled([
+        building,
+        storing,
+        building.then((ch) => xs.introduce(domid, ch.storeMfn, ch.storePort)),
         config.cpuWeight !== 256 || config.cpuCap !== 0 ? xc.schedCreditSet(domid, config.cpuWeight, config.cpuCap) : Promise.resolve(),
+        building.then(() => xc.domainInfo(domid)),
       ]);
+      const failed = steps.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      const channels = (steps[0] as PromiseFulfilledResult<DomainChannels>).value;
       for (const dev of config.devices) await createDevice(xs, domid, config.name, dev);
-      return new XendDomainInfo(ctx, config, domid, vmPath, channels, startTime, restartCount, opts.previousRestartTime);
+      const d = new XendDomainInfo(ctx, config, domid, vmPath, channels, startTime, restartCount, opts.previousRestartTime);
+      d.info = (steps[4] as PromiseFulfilledResult<XcDomainInfo>).value;
+      return d;
     } catch (e) {
+      if (!storing) dropTx();
       await xc.domainDestroy(domid).catch(() => undefined);
       await xs.release(domid).catch(() => undefined);
       await removeDomain(xs, domid, opts.vmPath ? undefined : vmPath);

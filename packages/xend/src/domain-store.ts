@@ -34,15 +34,28 @@ export interface StoredDomain {
 /** Python's str(float) is enough for the timestamps xend stores. */
 const time = (t: number) => (Number.isInteger(t) ? `${t}.0` : String(t));
 
+/** What storeDomain writes; `channels` may still be on its way (the build makes the ring pages). */
+export interface NewDomainTree {
+  domid: number;
+  vmPath: string;
+  config: DomainConfig;
+  channels: DomainChannels | Promise<DomainChannels> | null; // null: an HVM guest has no rings
+  startTime: number;
+  restartCount: number;
+  previousRestartTime?: number;
+}
+
 /**
  * Write a new domain's tree: /vm/<uuid> (xend's) and /local/domain/<domid>
- * (owned by the domain, so the guest may write under it).
+ * (owned by the domain, so the guest may write under it), in one
+ * transaction: xenstored acknowledges the commit once the whole tree is on
+ * disk in a single batch, so there is one fsync per domain, and nobody sees
+ * a half-written tree. Everything but the ring references is sent while the
+ * build is still running (`channels` a promise): the commit then follows the
+ * build by one round trip. `txStart`, when given, is a transaction the caller
+ * began earlier (with a retry, a fresh one is taken).
  */
-export async function storeDomain(
-  xs: Xs,
-  d: { domid: number; vmPath: string; config: DomainConfig; channels: DomainChannels | null; startTime: number; restartCount: number; previousRestartTime?: number },
-  consoleLimitKiB: number,
-): Promise<void> {
+export async function storeDomain(xs: Xs, d: NewDomainTree, consoleLimitKiB: number, txStart?: Promise<number>): Promise<void> {
   const c = d.config;
   const dp = domainPath(d.domid);
   const vm = d.vmPath;
@@ -61,29 +74,54 @@ export async function storeDomain(
   if (d.previousRestartTime !== undefined) vmKeys.push(['xend/previous_restart_time', time(d.previousRestartTime)]);
   const domKeys: Array<[string, string]> = [
     ['domid', String(d.domid)], ['vm', vm], ['name', c.name],
-    // An HVM guest (channels null) has no rings: nothing for xenconsoled or xenstored to attach.
-    ...(d.channels ? [['console/port', String(d.channels.consolePort)], ['console/ring-ref', String(d.channels.consoleMfn)]] as Array<[string, string]> : []),
     ['console/limit', String(consoleLimitKiB * 1024)], ['console/type', 'xenconsoled'],
-    ...(d.channels ? [['store/port', String(d.channels.storePort)], ['store/ring-ref', String(d.channels.storeMfn)]] as Array<[string, string]> : []),
     ['memory/target', String(c.memory * 1024)],
     ['control/platform-feature-multiprocessor-suspend', '1'],
   ];
   for (let n = 0; n < c.vcpus; n++) domKeys.push([`cpu/${n}/availability`, (c.vcpuAvail >> n) & 1 ? 'online' : 'offline']);
   if (c.features) for (const f of c.features.split('|').filter(Boolean)) domKeys.push([`image/features/${f.replace(/^!/, '')}`, f.startsWith('!') ? '0' : '1']);
+  const channelKeys = (ch: DomainChannels): Array<[string, string]> => [
+    ['console/port', String(ch.consolePort)], ['console/ring-ref', String(ch.consoleMfn)],
+    ['store/port', String(ch.storePort)], ['store/ring-ref', String(ch.storeMfn)],
+  ];
 
-  // xenstored handles one connection's requests in order and acknowledges
-  // them when durable: the whole tree goes out as one burst, one flush, in
-  // the order that matters (the home exists and belongs to the domain
-  // before the nodes below it, which inherit its permissions).
-  await Promise.all([
-    xs.rm(dp).catch(() => undefined),
-    xs.mkdir(dp), xs.mkdir(vm),
-    xs.setPerms(dp, [`n${d.domid}`]),
-    ...vmKeys.map(([k, v]) => xs.write(`${vm}/${k}`, v)),
-    ...domKeys.map(([k, v]) => xs.write(`${dp}/${k}`, v)),
-    // The guest may read its own uuid, nothing else of /vm.
-    xs.setPerms(`${vm}/uuid`, ['n0', `r${d.domid}`]),
-  ]);
+  for (let attempt = 1; ; attempt++) {
+    const tx = await (attempt === 1 && txStart ? txStart : xs.transactionStart());
+    // xenstored handles one connection's requests in order: the home
+    // exists and belongs to the domain before the nodes below it, which
+    // inherit its permissions.
+    const sent: Array<Promise<unknown>> = [
+      xs.rm(dp, tx).catch(() => undefined),
+      xs.mkdir(dp, tx), xs.mkdir(vm, tx),
+      xs.setPerms(dp, [`n${d.domid}`], tx),
+      ...vmKeys.map(([k, v]) => xs.write(`${vm}/${k}`, v, tx)),
+      ...domKeys.map(([k, v]) => xs.write(`${dp}/${k}`, v, tx)),
+      // The guest may read its own uuid, nothing else of /vm.
+      xs.setPerms(`${vm}/uuid`, ['n0', `r${d.domid}`], tx),
+    ];
+    try {
+      const ch = await d.channels;
+      if (ch) for (const [k, v] of channelKeys(ch)) sent.push(xs.write(`${dp}/${k}`, v, tx));
+    } catch (e) {
+      await Promise.allSettled(sent);
+      await xs.transactionEnd(tx, false).catch(() => undefined);
+      throw e;
+    }
+    // The commit follows the writes on the wire without waiting for their
+    // replies (one round trip, not two). Should a write have failed, the
+    // create fails and its caller removes the tree again.
+    const [writes, commit] = await Promise.all([
+      Promise.allSettled(sent),
+      xs.transactionEnd(tx, true).then(() => undefined, (e: unknown) => e as Error),
+    ]);
+    if (commit === undefined) {
+      const failed = writes.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      return;
+    }
+    // Only a race on these very nodes (a stale tree being removed) gets here.
+    if ((commit as { code?: string }).code !== 'EAGAIN' || attempt >= 20) throw commit;
+  }
 }
 
 /** Read back what storeDomain wrote; undefined when the domain has no tree xend made. */

@@ -24,6 +24,9 @@ function adoptedConfig(name: string, uuid: string, memMb: number, vcpus: number)
 
 export class XendDomain {
   private readonly byDomid = new Map<number, XendDomainInfo>();
+  /** Lookups by name and UUID without walking every domain (kept by add/remove/reindex). */
+  private readonly byName = new Map<string, XendDomainInfo>();
+  private readonly byUuid = new Map<string, XendDomainInfo>();
   /** Names and UUIDs of domains being built, so that two creates cannot race to the same name. */
   private readonly reserved = new Set<string>();
   private refreshing: Promise<void> | undefined;
@@ -47,7 +50,7 @@ export class XendDomain {
       if (i.domid === DOM0_ID) {
         const d0 = new XendDomainInfo(this.ctx, adoptedConfig(DOM0_NAME, DOM0_UUID, Math.floor(i.mem_kb / 1024), i.online_vcpus), 0, vmPathOf(DOM0_UUID), undefined, undefined);
         d0.info = i;
-        this.byDomid.set(0, d0);
+        this.add(d0);
         await storeDom0(xs, DOM0_UUID, DOM0_NAME, i.mem_kb, i.online_vcpus);
         continue;
       }
@@ -64,7 +67,7 @@ export class XendDomain {
         log.warn('XendDomain', `Domain ${i.domid} has no xend record in xenstore; listed as ${d.name}`);
       }
       d.info = i;
-      this.byDomid.set(i.domid, d);
+      this.add(d);
     }
     xc.on('evtchn', this.onEvtchn);
     try {
@@ -172,7 +175,7 @@ export class XendDomain {
     try {
       if (destroy || !d.destroyed) await d.destroy(keepVm);
     } finally {
-      if (this.byDomid.get(d.domid) === d) this.byDomid.delete(d.domid);
+      this.remove(d);
     }
   }
 
@@ -195,7 +198,9 @@ export class XendDomain {
         const newUuid = randomUUID();
         const oldName = `Domain-${newUuid}`;
         d.shutdownHandled = true;
+        const was = { name: d.name, uuid: d.uuid };
         d.config = { ...structuredClone(d.config), name: oldName, uuid: newUuid };
+        this.reindex(d, was);
         d.vmPath = vmPathOf(newUuid);
         await xc.domainSetHandle(d.domid, newUuid).catch(() => undefined);
         await Promise.all([
@@ -210,7 +215,7 @@ export class XendDomain {
       log.info('XendDomainInfo', `Restarting domain ${config.name} after ${reason}`);
       await xs.write(`${vmPath}/xend/restart_in_progress`, 'True').catch(() => undefined);
       const nd = await XendDomainInfo.create(this.ctx, config, { restartCount: d.restartCount + 1, previousRestartTime: t, vmPath });
-      this.byDomid.set(nd.domid, nd);
+      this.add(nd);
       await xs.rm(`${vmPath}/xend/restart_in_progress`).catch(() => undefined);
       await xc.domainUnpause(nd.domid);
       log.info('XendDomainInfo', `Restarted domain ${config.name} as ${nd.domid} (restart ${nd.restartCount})`);
@@ -228,17 +233,60 @@ export class XendDomain {
     return [...this.byDomid.values()].filter((d) => !d.destroyed);
   }
 
+  private add(d: XendDomainInfo): void {
+    this.byDomid.set(d.domid, d);
+    this.byName.set(d.name, d);
+    this.byUuid.set(d.uuid, d);
+  }
+
+  private remove(d: XendDomainInfo): void {
+    if (this.byDomid.get(d.domid) === d) this.byDomid.delete(d.domid);
+    if (this.byName.get(d.name) === d) this.byName.delete(d.name);
+    if (this.byUuid.get(d.uuid) === d) this.byUuid.delete(d.uuid);
+  }
+
+  /** After a domain's name or UUID changed. */
+  private reindex(d: XendDomainInfo, was: { name: string; uuid: string }): void {
+    if (this.byName.get(was.name) === d) this.byName.delete(was.name);
+    if (this.byUuid.get(was.uuid) === d) this.byUuid.delete(was.uuid);
+    if (this.byDomid.get(d.domid) === d) {
+      this.byName.set(d.name, d);
+      this.byUuid.set(d.uuid, d);
+    }
+  }
+
   /** By name first, then domid, then UUID (XendDomain.domain_lookup_nr); undefined when none. */
   find(dom: string | number): XendDomainInfo | undefined {
     const s = String(dom);
-    const live = this.live();
-    const byName = live.find((d) => d.name === s);
-    if (byName) return byName;
+    const byName = this.byName.get(s);
+    if (byName && !byName.destroyed && byName.name === s) return byName;
     if (/^\d+$/.test(s)) {
       const d = this.byDomid.get(Number(s));
       if (d && !d.destroyed) return d;
     }
-    return live.find((d) => d.uuid === s);
+    const byUuid = this.byUuid.get(s);
+    return byUuid && !byUuid.destroyed && byUuid.uuid === s ? byUuid : undefined;
+  }
+
+  /**
+   * `dom` with a fresh libxc view of it alone (one getinfo of one domain,
+   * whatever the number of domains). A domain found stopped or gone gets the
+   * full pass, which applies its on_* action, and is then looked up again.
+   */
+  async current(dom: string | number): Promise<XendDomainInfo> {
+    const d = this.lookup(dom);
+    let info: XcDomainInfo | undefined;
+    try {
+      info = await this.ctx.xc.domainInfo(d.domid);
+    } catch {
+      info = undefined;
+    }
+    if (info && !info.shutdown && !info.crashed && !info.dying) {
+      d.info = info;
+      return d;
+    }
+    await this.refresh();
+    return this.lookup(dom);
   }
 
   /** Like find, but XendInvalidDomain (fault 3) when there is none. */
@@ -264,19 +312,21 @@ export class XendDomain {
   /** xend.domain.create: validate, build (paused), remember. */
   async create(sxp: SxpValue): Promise<XendDomainInfo> {
     const config = parseVmSxp(sxp);
-    const clash = this.find(config.name);
-    if ((clash && clash.name === config.name) || this.reserved.has(config.name)) {
-      throw new VmError(`VM name '${config.name}' already exists${clash ? ` as domain ${clash.domid}` : ''}`);
+    const clash = this.byName.get(config.name);
+    const nameTaken = clash && !clash.destroyed && clash.name === config.name ? clash : undefined;
+    if (nameTaken || this.reserved.has(config.name)) {
+      throw new VmError(`VM name '${config.name}' already exists${nameTaken ? ` as domain ${nameTaken.domid}` : ''}`);
     }
-    if (this.live().some((d) => d.uuid === config.uuid) || this.reserved.has(config.uuid)) {
+    const sameUuid = this.byUuid.get(config.uuid);
+    if ((sameUuid && !sameUuid.destroyed && sameUuid.uuid === config.uuid) || this.reserved.has(config.uuid)) {
       throw new VmError(`VM with UUID ${config.uuid} already exists`);
     }
     this.reserved.add(config.name);
     this.reserved.add(config.uuid);
     try {
       const d = await XendDomainInfo.create(this.ctx, config);
-      this.byDomid.set(d.domid, d);
-      d.info = await this.ctx.xc.domainInfo(d.domid).catch(() => undefined);
+      this.add(d);
+      d.info ??= await this.ctx.xc.domainInfo(d.domid).catch(() => undefined);
       this.ctx.log.info('XendDomainInfo', `Created domain ${config.name} (${d.domid})`);
       return d;
     } finally {
@@ -297,6 +347,11 @@ export class XendDomain {
     parseVmSxp(['vm', ['name', name], ['image', ['linux', ['kernel', 'x']]]]); // Xen's name check, with its message
     const other = this.find(name);
     if (other && other !== d && other.name === name) throw new VmError(`VM name '${name}' already exists as domain ${other.domid}`);
-    await d.setName(name);
+    const was = { name: d.name, uuid: d.uuid };
+    try {
+      await d.setName(name);
+    } finally {
+      this.reindex(d, was);
+    }
   }
 }

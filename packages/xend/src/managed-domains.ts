@@ -180,9 +180,14 @@ export function registerManagedMethods(srv: XendXmlRpcServer, table: XendDomain,
   }, { params: [{ name: 'detail', type: 'boolean', optional: true }, { name: 'state', type: 'string', optional: true }, { name: 'full', type: 'boolean', optional: true }] });
 
   srv.register('xend.domain', async (dom: string) => {
-    await table.refresh();
-    const d = table.find(dom);
-    if (d) return d.sxp();
+    // One domain's state alone (table.current), not a pass over every domain.
+    if (table.find(dom)) {
+      try {
+        return (await table.current(dom)).sxp();
+      } catch (e) {
+        if (!(e instanceof XendInvalidDomain)) throw e;
+      }
+    }
     const c = managed.find(dom);
     if (c) return ManagedDomains.haltedSxp(c);
     throw new XendInvalidDomain(dom);

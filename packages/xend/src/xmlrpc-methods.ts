@@ -35,10 +35,9 @@ export function registerXendMethods(srv: XendXmlRpcServer, table: XendDomain, xc
     return sxprs(state, detail);
   }, { params: [{ name: 'detail', type: 'boolean', optional: true }, { name: 'state', type: 'string', optional: true }, { name: 'full', type: 'boolean', optional: true }] });
 
-  srv.register('xend.domain', async (dom: string) => {
-    await fresh();
-    return table.lookup(dom).sxp();
-  }, { params: [DOM, { name: 'full', type: 'boolean', optional: true }] });
+  // Single-domain methods read that domain's state alone: their cost does not grow with the number of domains.
+  srv.register('xend.domain', async (dom: string) => (await table.current(dom)).sxp(),
+    { params: [DOM, { name: 'full', type: 'boolean', optional: true }] });
 
   srv.register('xend.domain.create', async (config: SxpValue) => (await table.create(config)).sxp(),
     { params: [{ name: 'config', type: 'sxp' }] });
@@ -54,16 +53,14 @@ export function registerXendMethods(srv: XendXmlRpcServer, table: XendDomain, xc
   }, { params: [DOM, { name: 'reason', type: 'string' }] });
 
   srv.register('xend.domain.pause', async (dom: string, state = false) => {
-    await fresh();
-    const d = table.lookup(dom);
+    const d = await table.current(dom);
     const before = d.status();
     await d.pause();
     return state ? before : null;
   }, { params: [DOM, { name: 'state', type: 'boolean', optional: true }] });
 
   srv.register('xend.domain.unpause', async (dom: string) => {
-    await fresh();
-    await table.lookup(dom).unpause();
+    await (await table.current(dom)).unpause();
     return null;
   }, { params: [DOM] });
 
@@ -84,8 +81,7 @@ export function registerXendMethods(srv: XendXmlRpcServer, table: XendDomain, xc
   { params: [DOM, { name: 'weight', type: 'int', optional: true, nullable: true }, { name: 'cap', type: 'int', optional: true, nullable: true }] });
 
   srv.register('xend.domain.getVCPUInfo', async (dom: string) => {
-    await fresh();
-    return table.lookup(dom).vcpuInfo();
+    return (await table.current(dom)).vcpuInfo();
   }, { params: [DOM] });
 
   srv.register('xend.domain.setName', async (dom: string, name: string) => {

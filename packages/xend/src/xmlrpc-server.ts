@@ -10,9 +10,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import Deserializer from 'xmlrpc/lib/deserializer.js';
-import * as Serializer from 'xmlrpc/lib/serializer.js';
 import { errorToFault, XEND_FAULT, XmlRpcFault } from './xend-errors.js';
 import { BadValue, findXmlIllegal, prepareResult, sanitizeIncoming } from './xmlrpc-values.js';
+import { decodeMethodCall, encodeFault, encodeMethodResponse } from './xmlrpc-codec.js';
 
 export type ParamType = 'string' | 'int' | 'number' | 'boolean' | 'array' | 'struct' | 'sxp' | 'domain' | 'any';
 
@@ -168,7 +168,7 @@ export class XendXmlRpcServer {
       }
     };
     const fault = (code: number, text: string, close = false) =>
-      finish(200, Serializer.serializeFault({ faultCode: code, faultString: text }), 'text/xml', close);
+      finish(200, encodeFault(code, text), 'text/xml', close);
     const timer = setTimeout(() => fault(XEND_FAULT.INTERNAL, FAULT_TEXT.timeout(this.bodyTimeout), true), this.bodyTimeout);
     timer.unref();
 
@@ -215,7 +215,7 @@ export class XendXmlRpcServer {
 
   /** One request body to one response document; never throws for bad input. */
   async handleBody(body: Buffer): Promise<string> {
-    const faultXml = (code: number, text: string) => Serializer.serializeFault({ faultCode: code, faultString: text });
+    const faultXml = encodeFault;
     const text = body.toString('utf8');
     const bad = findXmlIllegal(text);
     if (bad >= 0) {
@@ -235,7 +235,7 @@ export class XendXmlRpcServer {
       return faultXml(f.faultCode, f.faultString);
     }
     try {
-      return Serializer.serializeMethodResponse(prepareResult(result));
+      return encodeMethodResponse(prepareResult(result));
     } catch (e) {
       this.log(`xend: cannot send the result of ${call.method}: ${(e as Error).message}`);
       return faultXml(XEND_FAULT.INTERNAL, `${call.method}: ${e instanceof BadValue ? e.message : 'result cannot be sent over XML-RPC'}`);
@@ -302,8 +302,24 @@ export class XendXmlRpcServer {
   }
 }
 
-/** Parse a methodCall document with the xmlrpc package's deserializer. */
+/**
+ * Parse a methodCall document: the plain documents clients send are read
+ * directly (xmlrpc-codec.ts); anything else goes through the xmlrpc package's
+ * deserializer, which accepts it the same way or gives its error.
+ */
 export function parseMethodCall(text: string): Promise<{ method: string; params: unknown[] }> {
+  const fast = decodeMethodCall(text);
+  if (fast && fast.method !== '' && findXmlIllegal(fast.method) < 0) {
+    try {
+      return Promise.resolve({ method: fast.method, params: sanitizeIncoming(fast.params) as unknown[] });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  return parseWithDeserializer(text);
+}
+
+function parseWithDeserializer(text: string): Promise<{ method: string; params: unknown[] }> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const d = new Deserializer();

@@ -1,12 +1,12 @@
 // Values crossing xend's XML-RPC boundary. Incoming: rebuilt from what the
 // xmlrpc package's deserializer produced, refusing what XML cannot carry.
-// Outgoing: turned into what the xmlrpc package serializes faithfully and
+// Outgoing: turned into what xmlrpc-codec.ts writes faithfully and
 // Python's xmlrpc.client reads (doubles stay doubles, ints beyond 32 bits and
 // BigInts go as strings, dates in UTC, top-level strings repr-escaped as xend
 // does).
 
-import xmlrpc from 'xmlrpc';
 import { pyReprInner } from '@xenwasm/sxp';
+import { XmlRpcTagged as Tagged } from './xmlrpc-codec.js';
 
 /** XML 1.0 forbids these code points in documents, even as &#n; references. */
 const XML_ILLEGAL = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -44,12 +44,6 @@ export function sanitizeIncoming(v: unknown, depth = 0): unknown {
     return out;
   }
   throw new BadValue(`unsupported value of type ${typeof v}`);
-}
-
-class Tagged extends (xmlrpc as unknown as { CustomType: new (raw: string) => object }).CustomType {
-  constructor(readonly tagName: string, raw: string) {
-    super(raw);
-  }
 }
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');

@@ -13,9 +13,8 @@ import {
   formatInfo, formatList, formatListLong, formatSchedCredit, formatUptimeList, formatVcpuList, pyStr,
 } from './format.js';
 import { COMMANDS, commandUsage, longHelp, lookupCommand, shortHelp } from './xm-help.js';
-import { XmUsageError, xmCreate, type Output } from './xm-create.js';
+import { XmUsageError, type Output } from './xm-usage.js';
 import { registerManagedCommands } from './xm-managed.js';
-import { runConsole } from '@xenwasm/xenconsoled/client';
 import { registerDeviceCommands } from './xm-devices.js';
 
 const io: Output = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
@@ -70,10 +69,16 @@ async function shutdownCmd(cmd: 'shutdown' | 'reboot', args: string[], o: { all?
   if (!o.wait) return;
   for (const t of targets) {
     // Done when that domain id is gone (a reboot comes back under a new id).
+    // One domain's state per poll (not the whole list: cheap with 1000 domains).
     await waitFor(async () => {
-      const doms = await c.call<SxpValue[]>('xend.domains_with_state', true, 'all', 1);
-      const same = doms.find((d) => pyStr(get(d, 'domid')) === t.domid);
-      return !same || /[sc]/.test(pyStr(get(same, 'state') ?? ''));
+      let d: SxpValue;
+      try {
+        d = await c.call<SxpValue>('xend.domain', t.domid, 1);
+      } catch (e) {
+        if (e instanceof XendInvalidDomain) return true;
+        throw e;
+      }
+      return pyStr(get(d, 'domid')) !== t.domid || /[sc]/.test(pyStr(get(d, 'state') ?? ''));
     });
     io.out(reason === 'reboot' ? `Domain ${t.name} rebooted\n` : `Domain ${t.name} terminated\n`);
   }
@@ -90,6 +95,7 @@ function buildProgram(): Command {
     .option('-c, --console_autoconnect').option('-n, --dryrun').option('-p, --paused').option('-q, --quiet')
     .option('--path <path>').option('-f, --defconfig <file>').option('-F, --config <file>')
     .action(async (args: string[], o) => {
+      const { xmCreate } = await import('./xm-create.js');
       await xmCreate(client, args, { dryrun: o.dryrun, paused: o.paused, console: o.console_autoconnect, quiet: o.quiet, path: o.path, defconfig: o.defconfig, config: o.config }, io);
     });
 
@@ -127,6 +133,7 @@ function buildProgram(): Command {
       throw e;
     }
     if (get(dom, 'domid') === undefined) throw new XmlRpcFault(0, `Domain '${args[0]}' is not started`);
+    const { runConsole } = await import('@xenwasm/xenconsoled/client');
     await runConsole(Number(get(dom, 'domid')), process.stdin, process.stdout);
   });
 

@@ -11,7 +11,9 @@ import { XenError } from '@xenwasm/xen-errno';
 import { readConfigFile } from './config-file.js';
 import { makeCreateConfig } from './create-config.js';
 import type { XendClient } from './xmlrpc-client.js';
-import { runConsole } from '@xenwasm/xenconsoled/client';
+import { XmUsageError, type Output } from './xm-usage.js';
+
+export { XmUsageError, type Output };
 
 export interface CreateOptions {
   dryrun?: boolean;
@@ -23,14 +25,6 @@ export interface CreateOptions {
   config?: string;
 }
 
-export interface Output { out: (s: string) => void; err: (s: string) => void }
-
-export class XmUsageError extends XenError {
-  constructor(message: string, readonly command: string) {
-    super('XM_USAGE', message);
-    this.name = 'XmUsageError';
-  }
-}
 
 /** Look a config file up on the search path (`.:/etc/xen` by default); names with a '/' are taken as given. */
 export async function findConfigFile(name: string, searchPath = '.:/etc/xen', cwd = process.cwd()): Promise<string> {
@@ -86,6 +80,9 @@ export async function xmCreate(client: () => XendClient, args: string[], opts: C
   await c.call('xend.domain.waitForDevices', domid);
   if (!opts.paused) await c.call('xend.domain.unpause', domid);
   if (!opts.quiet) io.out(`Started domain ${name}\n`);
-  if (opts.console) await runConsole(Number(domid), process.stdin, process.stdout);
+  if (opts.console) {
+    const { runConsole } = await import('@xenwasm/xenconsoled/client');
+    await runConsole(Number(domid), process.stdin, process.stdout);
+  }
   return 0;
 }

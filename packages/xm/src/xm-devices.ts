@@ -3,7 +3,7 @@
 // destroyDevice and getDeviceSxprs.
 import type { Command } from 'commander';
 import type { SxpList, SxpValue } from '@xenwasm/sxp';
-import { XmUsageError, type Output } from './xm-create.js';
+import { XmUsageError, type Output } from './xm-usage.js';
 import type { XendClient } from './xmlrpc-client.js';
 import { formatBlockList, formatDeviceListLong, formatNetworkList } from './format.js';
 

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { prettyprint } from '@xenwasm/sxp';
 import type { XendClient } from './xmlrpc-client.js';
-import { buildCreateSxp, XmUsageError, type Output } from './xm-create.js';
+import { XmUsageError, type Output } from './xm-usage.js';
 
 export function registerManagedCommands(sub: (name: string) => Command, client: () => XendClient, io: Output): void {
   const one = (cmd: string, args: string[]) => {
@@ -16,6 +16,7 @@ export function registerManagedCommands(sub: (name: string) => Command, client: 
   sub('new').argument('[args...]')
     .option('-n, --dryrun').option('-q, --quiet').option('--path <path>').option('-f, --defconfig <file>').option('-F, --config <file>')
     .action(async (args: string[], o) => {
+      const { buildCreateSxp } = await import('./xm-create.js');
       const { sxp } = await buildCreateSxp(args, { quiet: o.quiet, path: o.path, defconfig: o.defconfig, config: o.config }, io);
       if (o.dryrun) {
         io.out(prettyprint(sxp));
