@@ -91,3 +91,13 @@ test.serial('xm destroy removes the backend trees', async (t) => {
   t.is(await xs.tryRead(`/local/domain/0/backend/vbd/${id}`), undefined);
   t.is(await xs.tryRead(`/local/domain/0/backend/vif/${id}`), undefined);
 });
+
+test.serial('xm create with a disk image that does not exist fails, names it, and leaves no domain behind', async (t) => {
+  const missing = path.join(s.dir, 'no-such.img');
+  s.cfg('missing.cfg', 'idle', `name = "nodisk"\nmemory = 2\ndisk = ['file:${missing},xvda,w']`);
+  const r = await s.xm('create', 'missing.cfg');
+  t.is(r.code, 1);
+  t.regex(r.err, /could not be connected/);
+  t.true(r.err.includes(missing));
+  t.notRegex((await s.xm('list')).out, /^nodisk /m);
+});

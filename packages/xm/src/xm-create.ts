@@ -77,7 +77,13 @@ export async function xmCreate(client: () => XendClient, args: string[], opts: C
   const info = await c.call<SxpValue>('xend.domain.create', sxp);
   const domid = childValue(info, 'domid');
   const name = String(childValue(info, 'name') ?? '');
-  await c.call('xend.domain.waitForDevices', domid);
+  try {
+    await c.call('xend.domain.waitForDevices', domid);
+  } catch (e) {
+    // As Xen's xm create: a domain whose devices cannot connect is not left behind.
+    await c.call('xend.domain.destroy', domid).catch(() => undefined);
+    throw e;
+  }
   if (!opts.paused) await c.call('xend.domain.unpause', domid);
   if (!opts.quiet) io.out(`Started domain ${name}\n`);
   if (opts.console) {
