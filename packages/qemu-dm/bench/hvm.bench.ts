@@ -88,11 +88,27 @@ export default async function (): Promise<Row[]> {
     execFileSync('mkfs.ext4', ['-q', '-F', '-b', '4096', img, `${FILE_MIB + 32}M`], { stdio: 'ignore' });
     for (const mode of ['qemu-dm', 'stubdom']) {
       const id = mode === 'stubdom' ? 'stubdom' : 'qemu_dm';
-      const b = ns(await nodeWasi(['filerw', '/data/rw.bin', String(FILE_MIB)], dir), 'filerw');
-      fs.rmSync(path.join(dir, 'rw.bin'), { force: true });
+      // node:wasi's time swings with the host's dirty-page writeback: best of 3.
+      const best = async (file: string) => {
+        let t = Infinity;
+        for (let i = 0; i < 3; i++) {
+          t = Math.min(t, ns(await nodeWasi(['filerw', `/data/${file}`, String(FILE_MIB)], dir), 'filerw'));
+          fs.rmSync(path.join(dir, file), { force: true });
+        }
+        return t;
+      };
+      const b = await best('rw.bin');
       const m = ns((await hvm(mode, ['filerw', '/rw.bin', String(FILE_MIB)], [`disk = ['file:${img},hda,w']`])).log, 'filerw');
       rows.push({ id: `hvm.file_rw.${id}.ratio`, value: m / b, unit: 'x', baseline: b / 1e6,
-        note: `${FILE_MIB} MiB written then read in 64 KiB calls: HVM guest on an ext4 image (${mode}, libext2fs) / node:wasi on a host dir; baseline ms` });
+        note: `${FILE_MIB} MiB written then read in 64 KiB calls, no fsync: HVM guest on an ext4 image (${mode}, libext2fs over the image file) / node:wasi on a host dir on the same host file system as the image (page cache both); baseline ms, best of 3` });
+      // Like with like: the same host directory as a p9 share, so only the device model's path differs.
+      const share = path.join(dir, 'share');
+      fs.mkdirSync(share, { recursive: true });
+      const b2 = await best('share/rw.bin');
+      const m2 = ns((await hvm(mode, ['filerw', '/data/rw.bin', String(FILE_MIB)], [`p9 = ['tag=data,path=${share},security_model=none']`])).log, 'filerw');
+      fs.rmSync(path.join(share, 'rw.bin'), { force: true });
+      rows.push({ id: `hvm.file_rw_p9.${id}.ratio`, value: m2 / b2, unit: 'x', baseline: b2 / 1e6,
+        note: `${FILE_MIB} MiB written then read in 64 KiB calls: HVM guest on a p9 share (${mode}) / node:wasi on the same host dir; baseline ms, best of 3` });
     }
 
     const times: number[] = [];

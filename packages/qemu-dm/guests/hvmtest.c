@@ -160,12 +160,50 @@ static int filerw(const char *path, long mib) {
   return 0;
 }
 
+/* Behaviours fixed after running the WASI testsuite (see README), in directory DIR. */
+static int wasifix(const char *dir) {
+  char a[256], b[256], l[256];
+  snprintf(a, sizeof a, "%s/orig.txt", dir);
+  snprintf(b, sizeof b, "%s/linked.txt", dir);
+  snprintf(l, sizeof l, "%s/abs-link", dir);
+  int fd = open(a, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+  if (fd < 0 || write(fd, "linked\n", 7) != 7) { printf("create: %s\n", strerror(errno)); return 1; }
+  close(fd);
+  if (link(a, b) != 0) { printf("link: %s\n", strerror(errno)); return 2; }
+  char buf[16] = {0};
+  fd = open(b, O_RDONLY);
+  printf("open own hard link: %s\n", fd >= 0 && read(fd, buf, sizeof buf - 1) == 7 ? buf : strerror(errno));
+  if (fd >= 0) close(fd);
+  fd = open(dir, O_DIRECTORY | O_RDWR);
+  printf("open dir read/write: %s\n", fd >= 0 ? "opened" : strerror(errno));
+  if (fd >= 0) close(fd);
+  printf("symlink to /: %s\n", symlink("/", l) == 0 ? "created" : strerror(errno));
+  return 0;
+}
+
+/* Echoes stdin line by line until end of file; the exit code is the line count. */
+static int lines(void) {
+  char line[512];
+  int n = 0;
+  printf("lines: ready\n");
+  fflush(stdout);
+  while (fgets(line, sizeof line, stdin)) {
+    n++;
+    printf("got %d: %s", n, line);
+    fflush(stdout);
+  }
+  printf("lines: eof after %d\n", n);
+  return n;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) return hello(argc, argv);
   const char *cmd = argv[1];
   if (!strcmp(cmd, "hello")) return hello(argc, argv);
   if (!strcmp(cmd, "exit")) { printf("exiting with %s\n", argc > 2 ? argv[2] : "0"); return argc > 2 ? atoi(argv[2]) : 0; }
   if (!strcmp(cmd, "trap")) { printf("about to trap\n"); fflush(stdout); __builtin_trap(); }
+  if (!strcmp(cmd, "lines")) return lines();
+  if (!strcmp(cmd, "wasifix")) return wasifix(argv[2]);
   if (!strcmp(cmd, "cat")) return cat_file(argv[2]);
   if (!strcmp(cmd, "files")) return files(argc - 1, argv + 1);
   if (!strcmp(cmd, "escape")) return escape(argc - 1, argv + 1);

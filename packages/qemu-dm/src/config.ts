@@ -28,6 +28,11 @@ export interface DmConfig {
   listeners: DmListener[];
   /** File that receives the guest's stdout and stderr (appended). */
   consoleLog?: string;
+  /**
+   * Unix socket where the device model serves the guest's console (stdin
+   * included) with xenconsoled's attach protocol; xenconsoled relays to it.
+   */
+  consoleSocket?: string;
 }
 
 /** xl's p9 entry: `tag=NAME,path=/host/dir,security_model=none[,mount=/guest/path][,readonly=1]`. */

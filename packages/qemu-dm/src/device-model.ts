@@ -11,6 +11,7 @@ import { E } from './wasi-abi.js';
 import { OP, OP_SHUTDOWN, type IoRequest, type IoResponse } from './ioreq.js';
 import { Ext4Backend, HostDirBackend, O, WasiError, toErrno, type Backend, type VFile, type VStat } from './vfs.js';
 import type { DmConfig } from './config.js';
+import type { ConsoleSink } from './console-sink.js';
 
 interface Base { rights: number; inherit: number; flags: number }
 type Entry = Base & (
@@ -52,9 +53,7 @@ const err = (errno: number): IoResponse => ({ errno });
 const MAX_SYMLINKS = 32;
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-export interface ConsoleSink {
-  write(bytes: Uint8Array): void;
-}
+export type { ConsoleSink };
 
 export class DeviceModel {
   private readonly fds = new Map<number, Entry>();
@@ -65,6 +64,7 @@ export class DeviceModel {
 
   private constructor(readonly config: DmConfig, private readonly console: ConsoleSink) {
     this.changed.setMaxListeners(0);
+    console.onInput?.(() => this.changed.emit('change'));
     for (const n of [0, 1, 2] as const) this.fds.set(n, { kind: 'stdio', n, rights: W.RIGHTS_TTY, inherit: 0, flags: n ? W.FDFLAGS.APPEND : 0 });
   }
 
@@ -111,6 +111,8 @@ export class DeviceModel {
   async shutdown(): Promise<void> {
     if (this.shut) return;
     this.shut = true;
+    this.console.hangup?.();
+    this.changed.emit('change');
     for (const [fd, e] of this.fds) {
       if (e.kind === 'file') await e.file.close().catch(() => undefined);
       if (e.kind === 'socket') e.sock.s.destroy();
@@ -314,9 +316,16 @@ export class DeviceModel {
   private read(fd: number, want: number, at: number | null): IoResponse | Promise<IoResponse> {
     const e = this.fd(fd, W.R.FD_READ);
     switch (e.kind) {
-      case 'stdio':
-        // No console input is attached: end of file, as a closed tty.
-        return e.n === 0 ? ok(undefined, EMPTY) : err(E.BADF);
+      case 'stdio': {
+        if (e.n !== 0) return err(E.BADF);
+        const con = this.console;
+        if (!con.read) return ok(undefined, EMPTY); // no console input: end of file, as a closed tty
+        const got = con.read(want);
+        if (got) return ok(undefined, got);
+        if (e.flags & W.FDFLAGS.NONBLOCK) return err(E.AGAIN);
+        let b: Uint8Array | null = null;
+        return this.until(() => (b = con.read!(want)) !== null).then(() => ok(undefined, b ?? EMPTY));
+      }
       case 'file': {
         if (at !== null && !(e.rights & W.R.FD_SEEK)) return err(E.NOTCAPABLE);
         const buf = new Uint8Array(want);
@@ -551,8 +560,8 @@ export class DeviceModel {
       if (!st) return err(E.NOENT);
       if (st.type !== W.FILETYPE.DIRECTORY) return err(E.NOTDIR);
       if (oflags & W.OFLAGS.TRUNC) return err(E.ISDIR);
-      const wantsWrite = base & (W.R.FD_WRITE | W.R.FD_ALLOCATE | W.R.FD_FILESTAT_SET_SIZE);
-      void wantsWrite;
+      // A directory cannot be opened for writing (as open(2) with O_RDWR says).
+      if (rights & W.R.FD_WRITE) return err(E.ISDIR);
       return ok([this.newFd({ kind: 'dir', be: d.be, path: r.parts, rights: rights & W.RIGHTS_DIR, inherit: inh, flags: fdflags })]);
     }
     if (r.trailingSlash) return err(E.NOTDIR);
@@ -634,6 +643,8 @@ export class DeviceModel {
 
   private async symlink(target: string, fd: number, newRaw: Uint8Array): Promise<IoResponse> {
     const d = this.dir(fd, W.R.PATH_SYMLINK);
+    // An absolute target could never be followed inside the preopen: refuse it at once.
+    if (target.startsWith('/')) return err(E.NOTCAPABLE);
     const to = await this.resolve(d, this.str(newRaw), false);
     if (to.trailingSlash) return err(E.NOENT);
     await d.be.symlink(target, to.parts.join('/'));
@@ -719,7 +730,12 @@ export class DeviceModel {
         let ready = true;
         let nbytes = 0;
         let hangup = false;
-        if (e.kind === 'socket') {
+        if (e.kind === 'stdio' && e.n === 0 && s.tag === W.EVENTTYPE.FD_READ && this.console.read) {
+          const peek = this.console.pending?.();
+          ready = peek !== null && peek !== undefined;
+          nbytes = peek ?? 0;
+          hangup = peek === 0;
+        } else if (e.kind === 'socket') {
           if (s.tag === W.EVENTTYPE.FD_READ) {
             ready = e.sock.readable;
             nbytes = e.sock.chunks.reduce((x, c) => x + c.length, 0);

@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { DeviceModel } from './device-model.js';
-import { fileConsole } from './console-sink.js';
+import { guestConsole } from './console-sink.js';
 import { IoreqPage, IOREQ_BYTES, OP_SHUTDOWN, S_OP } from './ioreq.js';
 import { readFrames, sendFrame } from './frame.js';
 import type { DmConfig } from './config.js';
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const config = JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as DmConfig;
-  const con = fileConsole(config.consoleLog);
+  const con = await guestConsole(config);
   const dm = await DeviceModel.start(config, con);
   const local = new ArrayBuffer(IOREQ_BYTES);
   const page = new IoreqPage(local);

@@ -1,4 +1,5 @@
 // Starting a stub domain (the device model on a worker thread of the host).
+import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { DmConfig } from './config.js';
@@ -28,6 +29,7 @@ export async function startStubdom(config: DmConfig, page: SharedArrayBuffer, on
     async stop() {
       stopping = true;
       await worker.terminate();
+      if (config.consoleSocket) fs.rmSync(config.consoleSocket, { force: true });
     },
   };
 }

@@ -4,7 +4,7 @@
 // already resolved: components below the backend's root, no `.`, no `..`,
 // no symlink left to follow except possibly the last one (path-resolve.ts).
 import fsp from 'node:fs/promises';
-import { constants as C } from 'node:fs';
+import fsSync, { constants as C } from 'node:fs';
 import path from 'node:path';
 import { E, FILETYPE, HOST_ERRNO } from './wasi-abi.js';
 
@@ -86,9 +86,12 @@ function hostStat(s: import('node:fs').BigIntStats, dev: number): VStat {
  * components, and the last component is opened with O_NOFOLLOW, so neither
  * `..` nor a symlink leads out. A regular file with more than one link is
  * refused (EPERM): its other names may lie outside the share, and nothing
- * on the host says where.
+ * on the host says where; unless the guest made those names itself, from a
+ * file with one name (path_link).
  */
 export class HostDirBackend implements Backend {
+  /** Inodes whose extra names the guest made itself (path_link), all inside the share. */
+  private readonly ownLinks = new Set<bigint>();
   constructor(readonly root: string, readonly readonly: boolean, readonly dev: number) {}
   private real(p: string): string {
     return p ? path.join(this.root, p) : this.root;
@@ -109,7 +112,7 @@ export class HostDirBackend implements Backend {
     const h = await fsp.open(this.real(p), nodeFlags, 0o644);
     try {
       const st = await h.stat({ bigint: true });
-      if (st.isFile() && st.nlink > 1n) throw new WasiError(E.PERM, 'hard-linked file in a share');
+      if (st.isFile() && st.nlink > 1n && !this.ownLinks.has(st.ino)) throw new WasiError(E.PERM, 'hard-linked file in a share');
     } catch (e) {
       await h.close();
       throw e;
@@ -131,7 +134,13 @@ export class HostDirBackend implements Backend {
   async rmdir(p: string) { this.ro(); await fsp.rmdir(this.real(p)); }
   async unlink(p: string) { this.ro(); await fsp.unlink(this.real(p)); }
   async rename(a: string, b: string) { this.ro(); await fsp.rename(this.real(a), this.real(b)); }
-  async link(a: string, b: string) { this.ro(); await fsp.link(this.real(a), this.real(b)); }
+  async link(a: string, b: string) {
+    this.ro();
+    // A file with one name, linked by the guest, has all its names inside the share.
+    const st = await fsp.lstat(this.real(a), { bigint: true });
+    await fsp.link(this.real(a), this.real(b));
+    if (st.isFile() && (st.nlink === 1n || this.ownLinks.has(st.ino))) this.ownLinks.add(st.ino);
+  }
   async symlink(t: string, p: string) { this.ro(); await fsp.symlink(t, this.real(p)); }
   async utimes(p: string, a: bigint | null, m: bigint | null) {
     this.ro();
@@ -155,18 +164,48 @@ function extStat(s: any, dev: number): VStat {
   return { dev, ino: BigInt(s.ino), type: typeOfMode(s.mode), nlink: s.nlink, size: s.size, atimNs: msNs(s.atime), mtimNs: msNs(s.mtime), ctimNs: msNs(s.ctime) };
 }
 
+/**
+ * The image file as libext2fs's disk. libext2fs does single-block I/O with
+ * no cache of its own (a 64 KiB file write reads and writes each block, a
+ * read re-reads the extent blocks), and each call unwinds its wasm stack
+ * (asyncify) whatever the disk does. Synchronous preads/pwrites to the host
+ * page cache make each of those calls a few microseconds instead of a
+ * thread-pool round trip; the device model serves one domain, so blocking
+ * its thread for a page-cache copy holds up nothing else. flush() is fsync.
+ */
+class ImageDisk {
+  constructor(private readonly fd: number, readonly readOnly: boolean) {}
+  async read(buf: Buffer, off: number, len: number, pos: number) {
+    let n = 0;
+    while (n < len) {
+      const r = fsSync.readSync(this.fd, buf, off + n, len - n, pos + n);
+      if (r === 0) { buf.fill(0, off + n, off + len); break; }
+      n += r;
+    }
+    return { bytesRead: len, buffer: buf };
+  }
+  async write(buf: Buffer, off: number, len: number, pos: number) {
+    if (this.readOnly) throw new WasiError(E.ROFS);
+    let n = 0;
+    while (n < len) n += fsSync.writeSync(this.fd, buf, off + n, len - n, pos + n);
+    return { bytesWritten: len, buffer: buf };
+  }
+  async discard() { /* the image keeps its blocks */ }
+  async flush() { if (!this.readOnly) fsSync.fsyncSync(this.fd); }
+}
+
 /** An ext2/3/4 file system in an image file, mounted in this process by libext2fs. */
 export class Ext4Backend implements Backend {
-  private constructor(private readonly fs: CbFs, private readonly handle: fsp.FileHandle, readonly readonly: boolean, readonly dev: number) {}
+  private constructor(private readonly fs: CbFs, private readonly fd: number, readonly readonly: boolean, readonly dev: number) {}
 
   static async mount(image: string, readonly: boolean, dev: number): Promise<Ext4Backend> {
-    const [{ mount }, { FileDisk }] = await Promise.all([import('ext2fs' as string), import('file-disk')]);
-    const handle = await fsp.open(image, readonly ? 'r' : 'r+');
+    const { mount } = await import('ext2fs' as string);
+    const fd = fsSync.openSync(image, readonly ? 'r' : 'r+');
     try {
-      const fs = await mount(new FileDisk(handle, readonly), 0);
-      return new Ext4Backend(fs, handle, readonly, dev);
+      const fs = await mount(new ImageDisk(fd, readonly), 0);
+      return new Ext4Backend(fs, fd, readonly, dev);
     } catch (e) {
-      await handle.close();
+      fsSync.closeSync(fd);
       throw e;
     }
   }
@@ -210,7 +249,7 @@ export class Ext4Backend implements Backend {
     try {
       await umount(this.fs);
     } finally {
-      await this.handle.close();
+      fsSync.closeSync(this.fd);
     }
   }
 }

@@ -2,7 +2,8 @@
 // with `xm create` on the stack `npm start` runs, in both device-model modes
 // (a qemu-dm process per domain, and a stub domain in the hypervisor host).
 import test from 'ava';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -26,6 +27,7 @@ let stderr = '';
 const haveTool = (t: string) => ['/usr/sbin', '/sbin', '/usr/bin'].some((d) => fs.existsSync(path.join(d, t)));
 const HAVE_E2FS = haveTool('mkfs.ext4') && haveTool('debugfs');
 
+const xm_ = (...args: string[]) => xm(...args);
 async function xm(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   try {
     const r = await run(process.execPath, [XM, ...args], { env: { ...process.env, XEN_STATE_DIR: stack.stateDir, XM_SERVER: '' }, cwd: dir });
@@ -104,8 +106,71 @@ import { createRequire } from 'node:module';
 const require_ = createRequire(import.meta.url);
 const debugfs = (img: string, cmd: string) => execFileSyncQuiet('debugfs', ['-R', cmd, img]);
 
+function xmSpawn(...args: string[]): ChildProcess {
+  return spawn(process.execPath, [XM, ...args], { env: { ...process.env, XEN_STATE_DIR: stack.stateDir, XM_SERVER: '' }, cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** Everything the stream has printed, once `re` matches it. */
+function waitOutput(p: ChildProcess, re: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (b: Buffer) => {
+      text += b.toString();
+      if (re.test(text)) {
+        p.stdout!.off('data', onData);
+        resolve(text);
+      }
+    };
+    p.stdout!.on('data', onData);
+    p.once('exit', (code) => { if (!re.test(text)) reject(new Error(`xm exited (${code}) before ${re}: ${JSON.stringify(text)}`)); });
+  });
+}
+
 for (const mode of ['qemu-dm', 'stubdom']) {
   const tag = mode === 'stubdom' ? 'sd' : 'qd';
+
+  test.serial(`${mode}: xm create -c: stdin from the console, end of input is EOF, returns at shutdown`, async (t) => {
+    const name = `lines-${tag}`;
+    const xm = xmSpawn('create', '-c', config(name, mode, [`args = ['lines']`]));
+    const exited = once(xm, 'exit');
+    await waitOutput(xm, /lines: ready\n/);
+    xm.stdin!.write('one\n');
+    await waitOutput(xm, /got 1: one\n/);
+    xm.stdin!.write('two words\nthree\n');
+    await waitOutput(xm, /got 3: three\n/);
+    const tail = waitOutput(xm, /lines: eof after 3\n/);
+    xm.stdin!.end();
+    await tail;
+    const [code] = await exited;
+    t.is(code, 0);
+    const { state } = await stopped(name);
+    t.regex(state, /s/);
+    t.regex((await xm_('list', '--long', name)).out, /\(exit_code 3\)/);
+    t.is(consoleLog(name), 'lines: ready\ngot 1: one\ngot 2: two words\ngot 3: three\nlines: eof after 3\n');
+    await xm_('destroy', name);
+  });
+
+  test.serial(`${mode}: xm console attaches with input, Ctrl-] detaches without EOF, a later attach ends the input`, async (t) => {
+    const name = `cons-${tag}`;
+    t.is((await xm_('create', config(name, mode, [`args = ['lines']`]))).code, 0);
+    const a = xmSpawn('console', name);
+    await waitOutput(a, /lines: ready\n/); // replayed
+    a.stdin!.write('alpha\n');
+    await waitOutput(a, /got 1: alpha\n/);
+    a.stdin!.write(Buffer.from([0x1d]));
+    t.is((await once(a, 'exit'))[0], 0);
+    const d = await domain(name);
+    t.regex(String(childValue(d!, 'state')), /^[-rb]+$/, 'still running after the detach');
+    const b = xmSpawn('console', name);
+    await waitOutput(b, /got 1: alpha\n/);
+    const tail = waitOutput(b, /lines: eof after 2\n/);
+    b.stdin!.end('beta\n');
+    await tail;
+    t.is((await once(b, 'exit'))[0], 0);
+    await stopped(name);
+    t.regex((await xm_('list', '--long', name)).out, /\(exit_code 2\)/);
+    await xm_('destroy', name);
+  });
 
   test.serial(`${mode}: hello world with args and env; exit 0 in xm list --long and xenstore`, async (t) => {
     const name = `hello-${tag}`;
@@ -196,6 +261,20 @@ for (const mode of ['qemu-dm', 'stubdom']) {
     t.is(fs.readFileSync(path.join(share, 'up.txt'), 'utf8'), 'SHARED\n');
     t.is(fs.readFileSync(path.join(share, 'made', 'final.txt'), 'utf8'), 'renamed ok\n');
     await xm('destroy', name2);
+  });
+
+  test.serial(`${mode}: behaviours the WASI testsuite checks: own hard links open, no read/write directory, no absolute symlink`, async (t) => {
+    const name = `wfix-${tag}`;
+    const share = path.join(dir, `wfix-${tag}`);
+    fs.mkdirSync(share, { recursive: true });
+    await createAndWait(name, mode, [`p9 = ['tag=w,path=${share},security_model=none']`, `args = ['wasifix', '/w']`]);
+    const out = consoleLog(name);
+    t.regex(out, /open own hard link: linked\n/);
+    t.regex(out, /open dir read\/write: Is a directory\n/);
+    t.regex(out, /symlink to \/: Capabilities insufficient\n/);
+    t.false(fs.existsSync(path.join(share, 'abs-link')));
+    t.is(fs.statSync(path.join(share, 'linked.txt')).nlink, 2);
+    await xm('destroy', name);
   });
 
   test.serial(`${mode}: a WASI TCP echo server reached from the host`, async (t) => {

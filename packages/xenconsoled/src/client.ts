@@ -61,14 +61,17 @@ export async function runConsole(domid: number, input: NodeJS.ReadStream, output
     const onInput = (b: Buffer) => {
       const esc = b.indexOf(ESCAPE_CHAR);
       if (esc >= 0) {
-        if (esc > 0) sock.write(b.subarray(0, esc));
+        // The escape byte goes too: it tells the far end this is a detach, not the end of input.
+        sock.write(b.subarray(0, esc + 1));
         finish();
         return;
       }
       sock.write(b);
     };
     input.on('data', onInput);
-    input.on('end', () => { /* stdin closed: keep showing output until Ctrl-] or the console ends */ });
+    // stdin ended: half-close, which an HVM guest reads as end of file (a PV
+    // console ignores it); keep showing output until the console ends.
+    input.on('end', () => { if (!done) sock.end(); });
     input.resume();
     sock.on('data', (d) => output.write(d));
     sock.on('close', finish);

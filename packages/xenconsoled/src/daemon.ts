@@ -3,12 +3,16 @@
 // console ring through libxc, logs what the guest writes and serves it to
 // `xm console` clients over a unix socket.
 import fs from 'node:fs';
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import path from 'node:path';
 import { Xc } from '@xenwasm/libxc';
 import { Xs, type WatchEvent } from '@xenwasm/xs';
 import { DomainConsole } from './domain-console.js';
 import { ESCAPE_CHAR, consoleLogDir, consoleSocketPath, type AttachReply, type AttachRequest } from './console-proto.js';
+
+/** How long an early client waits for its domain's console to be known. */
+const ATTACH_WAIT_MS = 5000;
 
 export interface ConsoledOptions {
   socketPath?: string;
@@ -26,6 +30,8 @@ export class Xenconsoled {
   readonly socketPath: string;
   readonly logDir: string;
   private readonly log: (m: string) => void;
+  /** 'change' after each scan and attach attempt: clients that came early wait on it. */
+  private readonly changes = new EventEmitter();
 
   constructor(opts: ConsoledOptions = {}) {
     this.socketPath = opts.socketPath ?? consoleSocketPath();
@@ -45,7 +51,9 @@ export class Xenconsoled {
     fs.mkdirSync(this.logDir, { recursive: true, mode: 0o700 });
     fs.mkdirSync(path.dirname(this.socketPath), { recursive: true, mode: 0o700 });
     fs.rmSync(this.socketPath, { force: true });
-    this.server = net.createServer((s) => this.serveClient(s));
+    // Half-open: a client whose input ended still gets the console's output.
+    this.server = net.createServer({ allowHalfOpen: true }, (s) => this.serveClient(s));
+    this.changes.setMaxListeners(0);
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.socketPath, () => resolve());
@@ -83,13 +91,14 @@ export class Xenconsoled {
     if (ev.token === 'introduce' || ev.token === 'release') this.rescan();
     else if (ev.token.startsWith('console-')) {
       const c = this.consoles.get(Number(ev.token.slice(8)));
-      if (c) void c.tryAttach(this.xc, this.xs).catch(() => undefined);
+      if (c) void c.tryAttach(this.xc, this.xs).catch(() => undefined).finally(() => this.changes.emit('change'));
     }
   }
 
   /** Re-reads the domain list (what the special watches tell us to do); serialised. */
-  rescan(): void {
-    this.scanning = this.scanning.then(() => this.scan()).catch((e) => this.log(`scan failed: ${(e as Error).message}`));
+  rescan(): Promise<void> {
+    return this.scanning = this.scanning.then(() => this.scan()).catch((e) => this.log(`scan failed: ${(e as Error).message}`))
+      .finally(() => this.changes.emit('change'));
   }
 
   private async scan(): Promise<void> {
@@ -129,8 +138,45 @@ export class Xenconsoled {
       } catch {
         return this.refuse(sock, 'bad request');
       }
-      const c = typeof req.domid === 'number' ? this.consoles.get(req.domid) : undefined;
+      sock.pause(); // held until we know where its bytes go
+      void this.attachClient(sock, req, head, rest);
+    };
+    sock.on('data', onHead);
+    sock.on('error', () => sock.destroy());
+  }
+
+  /**
+   * A client may come right after the domain was created (xm create -c),
+   * before the scan or the console keys reached us: wait a little for them.
+   */
+  private async settled(domid: number): Promise<DomainConsole | undefined> {
+    const ready = () => {
+      const c = this.consoles.get(domid);
+      return c && (c.ring || c.upstream || c.broken) ? c : undefined;
+    };
+    if (ready() || domid === 0) return this.consoles.get(domid);
+    const nextChange = (ms: number) => new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.changes.off('change', done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.changes.on('change', done);
+    });
+    await this.rescan();
+    // Not a live domain after a fresh scan: nothing to wait for.
+    if (!this.consoles.has(domid)) return undefined;
+    const deadline = Date.now() + ATTACH_WAIT_MS;
+    while (!ready() && this.consoles.has(domid) && Date.now() < deadline) await nextChange(deadline - Date.now());
+    return this.consoles.get(domid);
+  }
+
+  private async attachClient(sock: net.Socket, req: AttachRequest, head: Buffer, rest: Buffer): Promise<void> {
+    {
+      const c = typeof req.domid === 'number' ? await this.settled(req.domid) : undefined;
       if (!c) return this.refuse(sock, `domain ${req.domid} has no console here`);
+      if (c.upstream) return this.relay(sock, c, head);
       if (!c.ring) return this.refuse(sock, c.broken ? `the console of domain ${req.domid} is broken: ${c.broken}` : `the console of domain ${req.domid} is not connected yet`);
       sock.write(JSON.stringify({ ok: true } satisfies AttachReply) + '\n');
       if (req.replay !== false) {
@@ -149,10 +195,30 @@ export class Xenconsoled {
       };
       if (rest.length) input(rest);
       sock.on('data', input);
+      sock.resume();
       sock.on('close', () => c.clients.delete(sock));
-    };
-    sock.on('data', onHead);
-    sock.on('error', () => sock.destroy());
+    }
+  }
+
+  /**
+   * An HVM console: the device model speaks this same protocol, so the
+   * client's bytes (handshake, input, escape byte, half-close at the end of
+   * its input) go through unchanged, and so does everything back.
+   */
+  private relay(sock: net.Socket, c: DomainConsole, head: Buffer): void {
+    const up = net.connect({ path: c.upstream!, allowHalfOpen: true });
+    up.once('error', (e) => {
+      if (!up.bytesRead) this.refuse(sock, `the console of domain ${c.domid} is not reachable: ${e.message}`);
+      else sock.destroy();
+    });
+    up.once('connect', () => {
+      up.write(head);
+      sock.pipe(up);
+      up.pipe(sock);
+      c.clients.add(sock);
+    });
+    sock.on('close', () => { c.clients.delete(sock); up.destroy(); });
+    up.on('close', () => sock.end());
   }
 
   private refuse(sock: net.Socket, error: string): void {

@@ -31,6 +31,8 @@ export async function readConsoleKeys(xs: Xs, domid: number): Promise<ConsoleKey
 
 export class DomainConsole {
   ring: RingStream | undefined;
+  /** An HVM guest's console, served by its device model on this unix socket (console/tty): clients are relayed there. */
+  upstream: string | undefined;
   broken: string | undefined;
   name: string;
   private fd: number | undefined;
@@ -54,7 +56,18 @@ export class DomainConsole {
 
   /** Attach the ring once xend has written the keys; a non-xenconsoled console is left alone. */
   async tryAttach(xc: Xc, xs: Xs): Promise<void> {
-    if (this.ring || this.broken || this.attaching || this.closed) return;
+    if (this.ring || this.upstream || this.broken || this.attaching || this.closed) return;
+    const dp = `/local/domain/${this.domid}`;
+    const [type, tty, name] = await Promise.all([xs.tryRead(`${dp}/console/type`), xs.tryRead(`${dp}/console/tty`), xs.tryRead(`${dp}/name`)]);
+    if (this.closed) return;
+    if (type === 'ioemu') {
+      // The device model logs the console itself; here we only relay clients.
+      if (!tty || !tty.startsWith('/')) return;
+      if (name) this.name = name;
+      this.upstream = tty;
+      this.log(`domain ${this.domid} (${this.name}): console served by its device model at ${tty}`);
+      return;
+    }
     const keys = await readConsoleKeys(xs, this.domid);
     if (!keys || this.closed) return;
     if (keys.type !== undefined && keys.type !== 'xenconsoled') return;

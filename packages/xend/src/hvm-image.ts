@@ -68,6 +68,7 @@ export interface HvmPlan {
     shares: Array<{ tag: string; path: string; mount: string; readonly: boolean }>;
     listeners: Array<{ host: string; port: number }>;
     consoleLog: string;
+    consoleSocket: string;
   };
 }
 
@@ -104,7 +105,8 @@ export function planHvm(config: DomainConfig, domid: number): HvmPlan {
   const stubdom = sd !== undefined && sd !== '' && sd !== 0 && sd !== '0';
   return {
     args, env, stubdom,
-    dmConfig: { domid, name: config.name, disks, shares, listeners, consoleLog: path.join(stateDir(), 'log', 'console', `guest-${config.name}.log`) },
+    dmConfig: { domid, name: config.name, disks, shares, listeners, consoleLog: path.join(stateDir(), 'log', 'console', `guest-${config.name}.log`),
+      consoleSocket: path.join(stateDir(), 'run', 'qemu-dm', `${domid}.console`) },
   };
 }
 
@@ -120,7 +122,13 @@ export async function buildHvm(ctx: XendContext, config: DomainConfig, domid: nu
     const sock = await startQemuDm(ctx, plan, domid);
     await ctx.xc.hvmBuild({ ...base, dm: { mode: 'qemu-dm', socket: sock } });
   }
-  await ctx.xs.write(`${domainPath(domid)}/device-model`, plan.stubdom ? 'stubdom' : 'qemu-dm');
+  const dp = domainPath(domid);
+  await ctx.xs.write(`${dp}/device-model`, plan.stubdom ? 'stubdom' : 'qemu-dm');
+  // The console is the device model's (as Xen's qemu-dm writes console/tty for
+  // an HVM serial port): xenconsoled relays `xm console` to this socket. tty
+  // first, so that whoever sees type=ioemu finds it.
+  await ctx.xs.write(`${dp}/console/tty`, plan.dmConfig.consoleSocket);
+  await ctx.xs.write(`${dp}/console/type`, 'ioemu');
 }
 
 async function startQemuDm(ctx: XendContext, plan: HvmPlan, domid: number): Promise<string> {
