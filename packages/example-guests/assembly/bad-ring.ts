@@ -4,7 +4,10 @@
 //   blk-grants     connects xvda, then sends requests naming a gref never granted,
 //                  a page granted to another domain (filled with 0x5a: must stay so),
 //                  a grant of a frame beyond its memory, an unknown op and 200
-//                  segments; prints each status, then checks the device still works
+//                  segments (and, through indirect requests with persistent grants on, a
+//                  descriptor naming a gref never granted or granted elsewhere, and a
+//                  descriptor page never granted); prints each status, then checks
+//                  the device still works
 //   blk-ring-grant grants its ring page to domain 7 instead of the backend's
 //   net-index      connects vif 0, then publishes a tx req_prod 5000 beyond the ring
 // It then prints `bad-ring: backend state S` (where the backend ended) and blocks.
@@ -35,8 +38,22 @@ function tampered_read(b: Blkfront, gref: u32, op: u8, nseg: u8): i32 {
   return <i32>b.slot_status(<u32>s);
 }
 
+/** A 64 KiB read through an indirect request whose descriptor page is tampered with; returns its status. */
+function tampered_indirect(b: Blkfront, segGref: u32, indGref: u32): i32 {
+  const s = b.queue(BLKIF_OP_READ, 0, 0, 64 << 10);
+  if (s < 0) return -100;
+  const ind = b.last_indirect();
+  if (ind == 0) return -101;
+  if (segGref != 0) store<u32>(ind + 8 * 5, segGref);
+  if (indGref != 0) store<u32>(b.last_request() + 24, indGref);
+  b.push();
+  b.drain();
+  return <i32>b.slot_status(<u32>s);
+}
+
 function blk_grants(): void {
-  const b = blkfront_open(51712);
+  // Indirect requests (segs > 11) and persistent grants on: refusals must hold for both.
+  const b = blkfront_open(51712, 16);
   if (!b.connected) { printk("bad-ring: cannot open xvda: " + b.error); return; }
   // A sentinel page granted to domain 7, not to the backend's domain.
   const sentinel = alloc_pages(1);
@@ -50,6 +67,11 @@ function blk_grants(): void {
   const s3 = tampered_read(b, <u32>beyond, BLKIF_OP_READ, 1);
   const s4 = tampered_read(b, 4000, 77, 1);
   const s5 = tampered_read(b, 4000, BLKIF_OP_READ, 200);
+  const s6 = tampered_indirect(b, 4000, 0);
+  const s7 = tampered_indirect(b, <u32>wrongDom, 0);
+  const s8 = tampered_indirect(b, 0, 4000);
+  printk("bad-ring: indirect " + b.segs.toString() + " segs, persistent " + (b.featurePersistent ? "on" : "off") +
+    ": never-granted=" + s6.toString() + " other-domain=" + s7.toString() + " descriptors-never-granted=" + s8.toString());
   printk("bad-ring: statuses never-granted=" + s1.toString() + " other-domain=" + s2.toString() +
     " beyond-memory=" + s3.toString() + " bad-op=" + s4.toString() + " 200-segments=" + s5.toString());
   let intact = true;

@@ -5,7 +5,8 @@
 //   disk-test: wrote 8192 sectors
 //   disk-test: flushed
 //   disk-test: read back 8192 sectors: OK        (or: MISMATCH at sector s)
-// Command line: `dev=<devid>` (default 51712, xvda), `stay` to keep running.
+// Command line: `dev=<devid>` (default 51712, xvda), `segs=N` (pages per
+// request; above 11 through indirect segments), `stay` to keep running.
 import { xen_init, printk, cmdline_int, cmdline_has, xenbus_init, poweroff, block_forever } from "@xenwasm/guest-sdk/assembly/index";
 import { blkfront_open } from "@xenwasm/guest-sdk/assembly/blkfront";
 export { xen_upcall } from "@xenwasm/guest-sdk/assembly/evtchn";
@@ -31,7 +32,7 @@ function check(buf: usize, first: u64, n: u32): i64 {
 
 function run(): void {
   const devid = <u32>cmdline_int("dev", 51712);
-  const blk = blkfront_open(devid);
+  const blk = blkfront_open(devid, <u32>cmdline_int("segs", 11));
   if (!blk.connected) { printk("disk-test: cannot open vbd " + devid.toString() + ": " + blk.error); return; }
   const total = blk.sectors;
   printk("disk-test: xvda " + total.toString() + " sectors (" + (total >> 11).toString() + " MiB)");

@@ -2,8 +2,13 @@
 // ring page of 108-byte blkif slots (x86_32-abi: 32 slots), an event
 // channel, and a pool of I/O pages granted to the backend once at setup:
 // slot i owns BLK_SEGS pages, so up to 32 requests of up to 44 KiB are in
-// flight at a time. Data is copied between the caller's buffer and the
-// slot's pages (the caller's memory needs no grant).
+// flight at a time. Asked for larger requests, and offered them by the
+// backend's feature-max-indirect-segments, a slot owns `segs` pages plus one
+// page of segment descriptors (BLKIF_OP_INDIRECT), and fewer slots are used
+// when a full ring would take more grant entries than BLK_GRANT_BUDGET. Data is copied between the caller's buffer and the
+// slot's pages (the caller's memory needs no grant). Those grants never
+// change, so the driver advertises feature-persistent: a backend that also
+// does maps each page once rather than once per request.
 //
 // Blocking calls (open, wait, read, write, flush, close) must be direct
 // calls from xen_start, never from an event handler.
@@ -31,8 +36,13 @@ export const VDISK_READONLY: u32 = 4;
 export const BLKIF_REQ_SIZE: u32 = 108;
 export const BLK_RING_SIZE: u32 = 32;
 export const BLK_SEGS: u32 = BLKIF_MAX_SEGMENTS_PER_REQUEST;
-/** Largest request this driver issues (bytes). */
+/** Largest request this driver issues without indirect segments (bytes). */
 export const BLK_MAX_REQUEST: u32 = BLK_SEGS << 12;
+export const BLKIF_OP_INDIRECT: u8 = 6;
+/** Segment descriptors in one indirect page. */
+export const BLKIF_SEGS_PER_INDIRECT_FRAME: u32 = 512;
+/** Grant entries the I/O pages may take (of 4096; the rest is for the ring, other devices, the toolstack). */
+export const BLK_GRANT_BUDGET: u32 = 3584;
 const SECTOR: u32 = 512;
 
 // ring.h header words
@@ -53,6 +63,8 @@ export class Blkfront {
   vdiskInfo: u32 = 0;
   featureFlush: bool = false;
   featureBarrier: bool = false;
+  /** Both ends keep the I/O pages' grants for the life of the ring (Linux's persistent grants). */
+  featurePersistent: bool = false;
   connected: bool = false;
   /** Why open() failed, for the console. */
   error: string = "";
@@ -60,7 +72,15 @@ export class Blkfront {
   private reqProdPvt: u32 = 0;
   private rspCons: u32 = 0;
   private pool: usize = 0;
-  private grefs: StaticArray<i32> = new StaticArray<i32>(BLK_RING_SIZE * BLK_SEGS);
+  private grefs: StaticArray<i32> = new StaticArray<i32>(0);
+  /** One page of segment descriptors per slot, for indirect requests (0 without). */
+  private ind: usize = 0;
+  private indRefs: StaticArray<i32> = new StaticArray<i32>(0);
+  /** Segments (pages) per request: 11, or more with the backend's feature-max-indirect-segments. */
+  segs: u32 = BLK_SEGS;
+  /** Requests in flight at most (the ring's 32, fewer when large requests would exhaust the grant table). */
+  nslots: u32 = BLK_RING_SIZE;
+  private wantSegs: u32;
   // per slot: busy, the caller's buffer and length, op, status
   private busy: StaticArray<bool> = new StaticArray<bool>(BLK_RING_SIZE);
   private dst: StaticArray<usize> = new StaticArray<usize>(BLK_RING_SIZE);
@@ -72,17 +92,20 @@ export class Blkfront {
   errors: u32 = 0;
   completed: u64 = 0;
 
-  constructor(info: FrontendInfo, devid: u32) {
+  constructor(info: FrontendInfo, devid: u32, wantSegs: u32 = BLK_SEGS) {
     this.info = info;
     this.devid = devid;
+    this.wantSegs = wantSegs;
   }
 
   get readonly(): bool { return (this.vdiskInfo & VDISK_READONLY) != 0; }
   get inflight(): u32 { return this.nbusy; }
   get bytes(): u64 { return this.sectors * <u64>this.sectorSize; }
+  /** Largest request (bytes): segs pages. */
+  get max_request(): u32 { return this.segs << 12; }
 
-  /** Slot i's I/O pages (BLK_MAX_REQUEST bytes), for callers that fill them in place. */
-  slot_buffer(i: u32): usize { return this.pool + (<usize>i * BLK_SEGS << 12); }
+  /** Slot i's I/O pages (max_request bytes), for callers that fill them in place. */
+  slot_buffer(i: u32): usize { return this.pool + ((<usize>i * this.segs) << 12); }
 
   /** Status of the last request that ran in slot i. */
   slot_status(i: u32): i16 { return unchecked(this.status[i]); }
@@ -101,17 +124,36 @@ export class Blkfront {
     store<u32>(this.ring + RSP_EVENT, 1);
     this.ringRef = gnttab_grant_access(be, <u32>(this.ring >> 12), false);
     if (this.ringRef < 0) { this.error = "no grant entry for the ring"; return false; }
-    this.pool = alloc_pages(BLK_RING_SIZE * BLK_SEGS);
-    for (let i: u32 = 0; i < BLK_RING_SIZE * BLK_SEGS; i++) {
+    // Larger requests when asked for and the backend takes indirect segments.
+    const maxInd = <u32>xenbus_read_int(this.info.backend + "/feature-max-indirect-segments", 0);
+    if (this.wantSegs > BLK_SEGS && maxInd > BLK_SEGS) {
+      this.segs = min<u32>(min<u32>(this.wantSegs, maxInd), BLKIF_SEGS_PER_INDIRECT_FRAME);
+      this.nslots = min<u32>(BLK_RING_SIZE, BLK_GRANT_BUDGET / (this.segs + 1));
+    }
+    const npages = this.nslots * this.segs;
+    this.grefs = new StaticArray<i32>(npages);
+    this.pool = alloc_pages(npages);
+    for (let i: u32 = 0; i < npages; i++) {
       const g = gnttab_grant_access(be, <u32>((this.pool >> 12) + i), false);
       if (g < 0) { this.error = "no grant entries for the I/O pages"; return false; }
       unchecked(this.grefs[i] = g);
     }
+    if (this.segs > BLK_SEGS) {
+      this.ind = alloc_pages(this.nslots);
+      this.indRefs = new StaticArray<i32>(this.nslots);
+      for (let i: u32 = 0; i < this.nslots; i++) {
+        const g = gnttab_grant_access(be, <u32>((this.ind >> 12) + i), false);
+        if (g < 0) { this.error = "no grant entries for the indirect pages"; return false; }
+        unchecked(this.indRefs[i] = g);
+      }
+    }
     const p = evtchn_alloc_unbound(be);
     if (p < 0) { this.error = "alloc_unbound: " + p.toString(); return false; }
     this.port = <u32>p;
-    const keys = ["ring-ref", "event-channel", "protocol"];
-    const vals = [this.ringRef.toString(), this.port.toString(), "x86_32-abi"];
+    // feature-persistent: the I/O pages stay granted for the life of the ring,
+    // so the backend may keep them mapped instead of mapping per request.
+    const keys = ["ring-ref", "event-channel", "protocol", "feature-persistent"];
+    const vals = [this.ringRef.toString(), this.port.toString(), "x86_32-abi", "1"];
     const r = frontend_publish(this.info.node, keys, vals, XenbusStateInitialised);
     if (r != 0) { this.error = "publishing the ring failed: " + r.toString(); return false; }
     st = frontend_wait_backend(this.info, XenbusStateConnected);
@@ -125,13 +167,14 @@ export class Blkfront {
     this.vdiskInfo = <u32>xenbus_read_int(b + "/info", 0);
     this.featureFlush = xenbus_read_int(b + "/feature-flush-cache", 0) == 1;
     this.featureBarrier = xenbus_read_int(b + "/feature-barrier", 0) == 1;
+    this.featurePersistent = xenbus_read_int(b + "/feature-persistent", 0) == 1;
     frontend_set_state(this.info.node, XenbusStateConnected);
     this.connected = true;
     return true;
   }
 
   private free_slot(): i32 {
-    for (let i: u32 = 0; i < BLK_RING_SIZE; i++) if (!unchecked(this.busy[i])) return <i32>i;
+    for (let i: u32 = 0; i < this.nslots; i++) if (!unchecked(this.busy[i])) return <i32>i;
     return -1;
   }
 
@@ -143,7 +186,7 @@ export class Blkfront {
    */
   queue(op: u8, sector: u64, buf: usize, nbytes: u32): i32 {
     if (!this.connected) return -EINVAL;
-    if (op != BLKIF_OP_FLUSH_DISKCACHE && (nbytes == 0 || nbytes > BLK_MAX_REQUEST || (nbytes & (SECTOR - 1)) != 0)) return -EINVAL;
+    if (op != BLKIF_OP_FLUSH_DISKCACHE && (nbytes == 0 || nbytes > this.max_request || (nbytes & (SECTOR - 1)) != 0)) return -EINVAL;
     const s = this.free_slot();
     if (s < 0) return -1;
     const slot = <u32>s;
@@ -151,16 +194,29 @@ export class Blkfront {
     if ((op == BLKIF_OP_WRITE || op == BLKIF_OP_WRITE_BARRIER) && buf != 0) memory.copy(pages, buf, nbytes);
     const req = this.ring + RING_HDR + <usize>(this.reqProdPvt & (BLK_RING_SIZE - 1)) * BLKIF_REQ_SIZE;
     const nseg: u32 = op == BLKIF_OP_FLUSH_DISKCACHE ? 0 : (nbytes + 4095) >> 12;
-    store<u8>(req, op);
-    store<u8>(req, <u8>nseg, 1);
-    store<u16>(req, <u16>this.devid, 2);
-    store<u64>(req, <u64>slot, 4);
-    store<u64>(req, sector, 12);
+    let segs = req + 20;
+    if (nseg > BLK_SEGS) {
+      // blkif_request_indirect: the segments go in this slot's indirect page.
+      store<u8>(req, BLKIF_OP_INDIRECT);
+      store<u8>(req, op, 1);
+      store<u16>(req, <u16>nseg, 2);
+      store<u64>(req, <u64>slot, 4);
+      store<u64>(req, sector, 12);
+      store<u16>(req, <u16>this.devid, 20);
+      store<u32>(req, <u32>unchecked(this.indRefs[slot]), 24);
+      segs = this.ind + (<usize>slot << 12);
+    } else {
+      store<u8>(req, op);
+      store<u8>(req, <u8>nseg, 1);
+      store<u16>(req, <u16>this.devid, 2);
+      store<u64>(req, <u64>slot, 4);
+      store<u64>(req, sector, 12);
+    }
     let left = nbytes >> 9;
     for (let k: u32 = 0; k < nseg; k++) {
       const n = min<u32>(left, 8);
-      const seg = req + 20 + (<usize>k << 3);
-      store<u32>(seg, <u32>unchecked(this.grefs[slot * BLK_SEGS + k]));
+      const seg = segs + (<usize>k << 3);
+      store<u32>(seg, <u32>unchecked(this.grefs[slot * this.segs + k]));
       store<u8>(seg, 0, 4);
       store<u8>(seg, <u8>(n - 1), 5);
       left -= n;
@@ -177,6 +233,12 @@ export class Blkfront {
   /** The ring slot of the request queued last (test guests tamper with it before push). */
   last_request(): usize {
     return this.ring + RING_HDR + <usize>((this.reqProdPvt - 1) & (BLK_RING_SIZE - 1)) * BLKIF_REQ_SIZE;
+  }
+  /** The indirect page of the request queued last (0 if it went direct): test guests tamper with it. */
+  last_indirect(): usize {
+    const req = this.last_request();
+    if (load<u8>(req) != BLKIF_OP_INDIRECT) return 0;
+    return this.ind + (<usize>load<u64>(req, 4) << 12);
   }
   /** Private producer index (test guests publish garbage beyond it). */
   get req_prod_pvt(): u32 { return this.reqProdPvt; }
@@ -244,7 +306,7 @@ export class Blkfront {
     const errs = this.errors;
     let done: u32 = 0;
     while (done < nbytes) {
-      const n = min<u32>(nbytes - done, BLK_MAX_REQUEST);
+      const n = min<u32>(nbytes - done, this.max_request);
       const s = this.queue(op, sector + <u64>(done >> 9), buf + done, n);
       if (s == -1) {
         this.push();
@@ -283,19 +345,24 @@ export class Blkfront {
     this.connected = false;
     evtchn_close(this.port);
     gnttab_end_access(<u32>this.ringRef);
-    for (let i: u32 = 0; i < BLK_RING_SIZE * BLK_SEGS; i++) gnttab_end_access(<u32>unchecked(this.grefs[i]));
+    for (let i = 0; i < this.grefs.length; i++) gnttab_end_access(<u32>unchecked(this.grefs[i]));
+    for (let i = 0; i < this.indRefs.length; i++) gnttab_end_access(<u32>unchecked(this.indRefs[i]));
   }
 }
 
-/** Opens device/vbd/<devid> (51712 = xvda) and runs the handshake; check .connected / .error. */
-export function blkfront_open(devid: u32 = 51712): Blkfront {
+/**
+ * Opens device/vbd/<devid> (51712 = xvda) and runs the handshake; check
+ * .connected / .error. segs > 11 asks for requests of up to segs pages
+ * through indirect segments when the backend offers them (see .segs).
+ */
+export function blkfront_open(devid: u32 = 51712, segs: u32 = BLK_SEGS): Blkfront {
   const info = frontend_lookup("device/vbd/" + devid.toString());
   if (info === null) {
     const b = new Blkfront(new FrontendInfo("device/vbd/" + devid.toString(), "", 0), devid);
     b.error = "no such device";
     return b;
   }
-  const b = new Blkfront(info, devid);
+  const b = new Blkfront(info, devid, segs);
   b.connect();
   return b;
 }

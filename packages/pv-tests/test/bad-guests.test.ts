@@ -62,6 +62,8 @@ test.serial('bad guests lose only their own devices; healthy guests beside them 
   // Grants it does not hold: every such request fails, nothing ungranted is written, the device lives on.
   const g = await waitFileMatch(s.consoleLog('bad-grants'), /a good read afterwards/);
   t.regex(g, /statuses never-granted=-1 other-domain=-1 beyond-memory=-1 bad-op=-2 200-segments=-1/);
+  // The same refusals through indirect requests with persistent grants on (the cache never takes a refused gref).
+  t.regex(g, /indirect 16 segs, persistent on: never-granted=-1 other-domain=-1 descriptors-never-granted=-1/);
   t.regex(g, /bad-ring: sentinel intact/);
   t.regex(g, /a good read afterwards: ok/);
   t.regex(s.stderr(), /not granted to domain 0/);
