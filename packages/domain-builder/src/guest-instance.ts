@@ -90,6 +90,8 @@ export class GuestInstance {
   private resumeValue = 0;
   /** Depth of host code running on top of the guest (preempt, upcalls): the guest cannot unwind from there. */
   private nested = 0;
+  /** The guest's mutable globals (exported by the builder), in export order: what saveState reads. */
+  private readonly globals: Array<[string, WebAssembly.Global]> = [];
 
   constructor(
     readonly module: WebAssembly.Module,
@@ -121,6 +123,9 @@ export class GuestInstance {
     };
     this.instance = new WebAssembly.Instance(module, imports);
     this.exports = this.instance.exports as Record<string, unknown>;
+    for (const [name, v] of Object.entries(this.exports)) {
+      if (name.startsWith(EXPORT_GLOBAL_PREFIX)) this.globals.push([name, v as WebAssembly.Global]);
+    }
     this.asyncify = typeof this.exports.asyncify_start_unwind === 'function'
       ? (this.exports as unknown as AsyncifyExports) : null;
     this.asyncifyEnd = asyncifyEnd;
@@ -202,9 +207,7 @@ export class GuestInstance {
   saveState(opts: { keep?: boolean } = {}): GuestState {
     if (this._status !== 'blocked' || !this.blocked) throw new XenError('EINVAL', `saveState of a guest that is ${this._status}`);
     const globals: Record<string, number | bigint> = {};
-    for (const [name, v] of Object.entries(this.exports)) {
-      if (name.startsWith(EXPORT_GLOBAL_PREFIX)) globals[name] = (v as WebAssembly.Global).value as number | bigint;
-    }
+    for (const [name, g] of this.globals) globals[name] = g.value as number | bigint;
     if (!opts.keep) this._status = 'moved';
     return {
       version: 1,

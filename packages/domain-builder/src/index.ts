@@ -1,5 +1,6 @@
 export * from './abi.js';
-export { rewriteGuest, rewriteKey, REWRITER_VERSION, INITIAL_FUEL, recursiveFunctions, HVM_IMPORT_MODULE } from './rewrite.js';
+export { rewriteGuest, rewriteKey, REWRITER_VERSION, INITIAL_FUEL, RECURSION_UNROLL, recursiveFunctions, HVM_IMPORT_MODULE } from './rewrite.js';
+export { CHUNK as COUNTED_LOOP_CHUNK } from './counted-loop.js';
 export type { RewriteOptions, RewriteInfo, RewriteResult } from './rewrite.js';
 export { RewriteCache } from './rewrite-cache.js';
 export { GuestInstance, GuestExit } from './guest-instance.js';

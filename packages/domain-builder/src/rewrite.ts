@@ -5,6 +5,7 @@
 import binaryen from 'binaryen';
 import { XenError } from '@xenwasm/xen-errno';
 import { walkFunction, ExpressionIds } from './walk.js';
+import { matchCountedLoop, staticallySafe, guardExpr, operandExpr, chunkSpan, lastChunkIterations, renameLabels, CHUNK, type CountedLoop } from './counted-loop.js';
 import { createHash } from 'node:crypto';
 import {
   IMPORT_MODULE, IMPORT_HYPERCALL, IMPORT_SCHED_OP, IMPORT_RDTSC, IMPORT_PREEMPT, IMPORT_MEMORY_GROW,
@@ -40,8 +41,12 @@ export interface RewriteInfo {
   /** The module's start function now runs inside __xen_init_memory. */
   startFunctionMoved: boolean;
   loopChecks: number;
+  /** Loops run in fuel-charged chunks, without a check per iteration (counted-loop.ts). */
+  countedLoops: number;
   entryChecks: number;
   recursiveFunctions: number;
+  /** Recursive functions given unchecked copies (RECURSION_UNROLL). */
+  unrolledFunctions: number;
   memoryGrowSites: number;
   /** Export names of the module's mutable globals, in global order. */
   exportedGlobals: string[];
@@ -57,8 +62,12 @@ export interface RewriteResult {
 }
 
 /** Bump when the output changes for the same input: it is part of the cache key. */
-export const REWRITER_VERSION = 1;
+export const REWRITER_VERSION = 2;
 export const INITIAL_FUEL = 10000;
+/** Calls per entry check along a cycle of small loop-free recursive functions (see "unrolled along the call graph"). */
+export const RECURSION_UNROLL = 4;
+/** Expressions in a function's body above which it is not unrolled (its own work dwarfs the check). */
+const UNROLL_MAX_SIZE = 100;
 
 const FEATURES =
   binaryen.Features.MutableGlobals | binaryen.Features.NontrappingFPToInt | binaryen.Features.SIMD128 |
@@ -214,6 +223,48 @@ function rewriteModule(mod: binaryen.Module, inputBytes: number, hash: string, o
     for (const site of growSites) site.replace(mod.call(grow, [B.MemoryGrow.getDelta(site.expr)], i32));
   }
 
+  // --- Small recursive functions without loops are unrolled along the call
+  // graph: each gets RECURSION_UNROLL - 1 unchecked copies, and a direct call
+  // to such a function from the original goes to its first copy, from copy
+  // i to copy i + 1, from the last copy back to the (checked) original. Every
+  // call-graph cycle then passes an original (indirect calls and calls to
+  // other functions reach originals) at least once per RECURSION_UNROLL calls,
+  // so the entry check is paid once per RECURSION_UNROLL calls along a chain
+  // and charges that much fuel (one check bounds the work of the copies
+  // below it: at most 1 + b + ... + b^(RECURSION_UNROLL-1) bodies for b
+  // recursive call sites per body; the host adapts the fuel to time anyway).
+  // Charging that bound instead (1111 for a body with 10 such calls) made
+  // preempts, and upcalls with them, ~1000x more frequent in the SDK's
+  // allocation/abort functions, and evtchn-pingpong pairs under the host then
+  // hung now and then (both blocked, nothing pending): a latent problem with
+  // upcalls at those points, not yet understood.
+  const unrolled = new Map<string, string[]>(); // original -> its copies
+  for (const { ref, name } of defined) {
+    if (!recursive.has(name) || loopsOf.get(name)!.length || RECURSION_UNROLL < 2) continue;
+    let size = 0;
+    walkFunction(ref, name, () => { size++; });
+    if (size > UNROLL_MAX_SIZE) continue;
+    const fi = binaryen.getFunctionInfo(ref);
+    const copies: string[] = [];
+    for (let i = 1; i < RECURSION_UNROLL; i++) {
+      const copy = `${name}__xen_unroll${i}`;
+      mod.addFunction(copy, fi.params, fi.results, fi.vars, mod.copyExpression(B.Function.getBody(ref)));
+      copies.push(copy);
+    }
+    unrolled.set(name, copies);
+  }
+  const retarget = (fn: number, fnName: string, level: number) => {
+    walkFunction(fn, fnName, (e, id) => {
+      if (id !== ExpressionIds.Call) return;
+      const copies = unrolled.get(B.Call.getTarget(e));
+      if (copies) B.Call.setTarget(e, level < copies.length ? copies[level] : binaryen.getFunctionInfo(mod.getFunction(B.Call.getTarget(e))).name);
+    });
+  };
+  for (const [name, copies] of unrolled) {
+    retarget(mod.getFunction(name), name, 0);
+    copies.forEach((c, i) => retarget(mod.getFunction(c), c, i + 1));
+  }
+
   // --- Fuel checks at loop headers and at entries of recursive functions.
   // A function with loops keeps the fuel in a local (a register: a check is
   // a decrement and a branch), written back to the global before calls and
@@ -225,6 +276,7 @@ function rewriteModule(mod: binaryen.Module, inputBytes: number, hash: string, o
   mod.addGlobal(FUEL, i32, true, mod.i32.const(INITIAL_FUEL));
   let entryChecks = 0;
   let loopChecks = 0;
+  let countedLoops = 0;
   let label = 0;
   const isReturnCall = (e: number) => (binaryen.getExpressionId(e) === ExpressionIds.Call ? B.Call.isReturn(e) : B.CallIndirect.isReturn(e)) as boolean;
   for (const { ref, name } of defined) {
@@ -235,7 +287,7 @@ function rewriteModule(mod: binaryen.Module, inputBytes: number, hash: string, o
         const t = B._BinaryenFunctionAddVar(ref, i32) as number;
         const body = B.Function.getBody(ref);
         B.Function.setBody(ref, mod.block(null, [
-          mod.global.set(FUEL, mod.local.tee(t, mod.i32.sub(mod.global.get(FUEL, i32), mod.i32.const(1)), i32)),
+          mod.global.set(FUEL, mod.local.tee(t, mod.i32.sub(mod.global.get(FUEL, i32), mod.i32.const(unrolled.has(name) ? RECURSION_UNROLL : 1)), i32)),
           mod.if(mod.i32.le_s(mod.local.get(t, i32), mod.i32.const(0)), mod.global.set(FUEL, mod.call(preempt, [], i32))),
           body,
         ], binaryen.auto));
@@ -269,9 +321,9 @@ function rewriteModule(mod: binaryen.Module, inputBytes: number, hash: string, o
       const t = temp(type);
       site.replace(mod.block(null, [mod.local.set(t, value), store(), mod.return(mod.local.get(t, type))], binaryen.auto));
     }
-    // Innermost loops first: an outer loop's body may be an inner loop's slot.
-    for (const site of [...loops].reverse()) {
-      const loop = site.expr;
+    // The ordinary check: block $done (loop $retry (block $out (br $done (loop ...))) (preempt) (br $retry))
+    // with `f -= 1; br_if $out (f <= 0)` at the top of the loop's body.
+    const checkLoop = (loop: number): number => {
       const n = label++;
       const out = `__xen_fuel_out${n}`, retry = `__xen_fuel_retry${n}`, done = `__xen_fuel_done${n}`;
       const type = binaryen.getExpressionType(loop);
@@ -282,16 +334,71 @@ function rewriteModule(mod: binaryen.Module, inputBytes: number, hash: string, o
         body,
       ], binaryen.auto));
       B.Loop.finalize(loop);
-      // block $done (loop $retry (block $out (br $done (loop ...))) (preempt) (br $retry))
       const exitLoop = type === binaryen.unreachable ? loop : mod.br(done, 0, type === binaryen.none ? 0 : loop);
-      const wrapped = mod.block(done, [
+      return mod.block(done, [
         mod.loop(retry, mod.block(null, [
           mod.block(out, type === binaryen.none ? [loop, exitLoop] : [exitLoop], binaryen.none),
           mod.global.set(FUEL, mod.local.tee(f, mod.call(preempt, [], i32), i32)),
           mod.br(retry),
         ], binaryen.unreachable)),
       ], type === binaryen.unreachable ? binaryen.none : type);
-      site.replace(wrapped);
+    };
+    // A counted loop runs in chunks of at most CHUNK iterations, each charged
+    // to the fuel before it runs (counted-loop.ts); the loop itself is left
+    // without a check:
+    //   block $done (loop $retry
+    //     (br_if $done (v >= K))
+    //     d = K - v; if (d > s*CHUNK) {lim = v + s*CHUNK; n = CHUNK} else {lim = K; n = d/s + 1}
+    //     f -= n; if (f <= 0) preempt
+    //     (loop $L (if (v < lim) ...))  (br $retry))
+    const chunkLoop = (c: CountedLoop, loop: number): number => {
+      const n = label++;
+      const done = `__xen_chunk_done${n}`, retry = `__xen_chunk_retry${n}`;
+      const d = B._BinaryenFunctionAddVar(ref, i32) as number;
+      const lim = B._BinaryenFunctionAddVar(ref, i32) as number;
+      const v = () => mod.local.get(c.v, i32);
+      const K = () => operandExpr(mod, c.bound);
+      B.Binary.setRight(c.cond, mod.local.get(lim, i32));
+      return mod.block(done, [
+        mod.loop(retry, mod.block(null, [
+          mod.br(done, c.signed ? mod.i32.ge_s(v(), K()) : mod.i32.ge_u(v(), K())),
+          mod.local.set(d, mod.i32.sub(K(), v())),
+          mod.if(mod.i32.gt_u(mod.local.get(d, i32), chunkSpan(mod, c.step)),
+            mod.block(null, [
+              mod.local.set(lim, mod.i32.add(v(), chunkSpan(mod, c.step))),
+              mod.local.set(f, mod.i32.sub(mod.local.get(f, i32), mod.i32.const(CHUNK))),
+            ], binaryen.none),
+            mod.block(null, [
+              mod.local.set(lim, K()),
+              mod.local.set(f, mod.i32.sub(mod.local.get(f, i32), lastChunkIterations(mod, mod.local.get(d, i32), c.step))),
+            ], binaryen.none)),
+          mod.if(mod.i32.le_s(mod.local.get(f, i32), mod.i32.const(0)),
+            mod.global.set(FUEL, mod.local.tee(f, mod.call(preempt, [], i32), i32))),
+          loop,
+          mod.br(retry),
+        ], binaryen.none)),
+      ], binaryen.none);
+    };
+    // Innermost loops first: an outer loop's body may be an inner loop's slot.
+    for (const site of [...loops].reverse()) {
+      const counted = matchCountedLoop(site.expr, name);
+      const safe = counted ? staticallySafe(counted) : false;
+      if (counted && safe !== false) {
+        let fallback = 0;
+        if (safe === null) {
+          // Step or bound known at run time only: the ordinary loop, on a copy, when the guard fails.
+          const copy = mod.copyExpression(site.expr);
+          renameLabels(copy, `__xen_copy${label++}`, name);
+          fallback = checkLoop(copy);
+          loopChecks++;
+        }
+        const guard = safe === null ? guardExpr(mod, counted) : 0;
+        const chunked = chunkLoop(counted, site.expr);
+        site.replace(safe === null ? mod.if(guard, chunked, fallback) : chunked);
+        countedLoops++;
+        continue;
+      }
+      site.replace(checkLoop(site.expr));
       loopChecks++;
     }
     const body = B.Function.getBody(ref);
@@ -404,8 +511,10 @@ function rewriteModule(mod: binaryen.Module, inputBytes: number, hash: string, o
       dataBytes: merged.reduce((n, s) => n + s.data.byteLength, 0),
       startFunctionMoved,
       loopChecks,
+      countedLoops,
       entryChecks,
       recursiveFunctions: recursive.size,
+      unrolledFunctions: unrolled.size,
       memoryGrowSites: growSites.length,
       exportedGlobals,
       asyncify,

@@ -107,8 +107,13 @@ export class UnsupportedExpressionError extends XenError {
 export function walkFunction(func: number, funcName: string, visit: Visitor): void {
   const body = B.Function.getBody(func);
   if (!body) return;
+  walkExpression(body, (r) => B.Function.setBody(func, r), funcName, visit);
+}
+
+/** walkFunction over one expression tree; replaceRoot replaces root in its parent. */
+export function walkExpression(root: Ref, replaceRoot: Replace, funcName: string, visit: Visitor): void {
   // Stack of [expr, replace]; replace closes over the parent slot.
-  const stack: Array<[Ref, Replace]> = [[body, (r) => B.Function.setBody(func, r)]];
+  const stack: Array<[Ref, Replace]> = [[root, replaceRoot]];
   while (stack.length) {
     const [expr, replace] = stack.pop()!;
     const id = binaryen.getExpressionId(expr);
@@ -139,4 +144,14 @@ export const ExpressionIds = {
   MemoryGrow: B.MemoryGrowId as number,
   RefFunc: B.RefFuncId as number,
   Return: B.ReturnId as number,
+  Block: B.BlockId as number,
+  If: B.IfId as number,
+  Binary: B.BinaryId as number,
+  Const: B.ConstId as number,
+  LocalGet: B.LocalGetId as number,
+  LocalSet: B.LocalSetId as number,
+  Break: B.BreakId as number,
+  Switch: B.SwitchId as number,
+  Try: B.TryId as number,
+  Rethrow: B.RethrowId as number,
 };
