@@ -279,6 +279,10 @@ export class VcpuRunner {
             this.deliverUpcall(live);
             return 0;
           case H.SCHEDOP_block:
+            // As in Xen, blocking re-enables event delivery first: a guest
+            // that masked upcalls around its "anything to do?" check and then
+            // blocks must still be woken by what arrived in between.
+            setUpcallMask(live.words, vcpu, false);
             if (upcallDue(live.words, vcpu)) {
               this.deliverUpcall(live);
               return 0;
