@@ -3,7 +3,7 @@
 // vcpu.ts for how one vCPU runs.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { XenCore, type CoreShare } from '@xenwasm/hypervisor-wasm';
-import { Dispatch, EXEC_BUSY, EXEC_IDLE, type DispatchShare } from './dispatch.js';
+import { Dispatch, EXEC_BUSY, EXEC_IDLE, VF_DISPATCHED, VF_ON_THREAD, type DispatchShare } from './dispatch.js';
 import { GuestRegistry } from './guest-registry.js';
 import { makeHooks } from './core-hooks.js';
 import { VcpuRunner } from './vcpu.js';
@@ -44,7 +44,15 @@ function loop(): never {
     registry.drain();
     for (let item = dispatch.popFor(me); item >= 0; item = dispatch.popFor(me)) {
       const [domid, vcpu] = Dispatch.unpack(item);
-      runner.run(domid, vcpu);
+      try {
+        runner.run(domid, vcpu);
+      } catch (e) {
+        // One vCPU's bad luck (its domain destroyed under it, say) must not
+        // take the executor, and every vCPU it could run, with it.
+        parentPort!.postMessage({ kind: 'log', msg: `executor ${me}: domain ${domid} vcpu ${vcpu}: ${(e as Error).stack ?? e}` });
+        runner.forget(domid);
+        dispatch.clearFlags(domid, vcpu, VF_ON_THREAD | VF_DISPATCHED);
+      }
     }
     const seen = Atomics.load(dispatch.i32, bell);
     dispatch.setExecState(me, EXEC_IDLE);

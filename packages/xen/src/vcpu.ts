@@ -152,10 +152,15 @@ export class VcpuRunner {
     switch (result.kind) {
       case 'blocked': {
         live.pending = { cmd: result.cmd, arg: result.arg };
-        core.vcpuBlock(domid, vcpu);
+        try {
+          core.vcpuBlock(domid, vcpu);
+        } catch {
+          // Destroyed while it ran: nothing to block, nothing to keep.
+          break;
+        }
         // An event that arrived between the guest's check and vcpuBlock found
         // the vCPU still running and woke nobody: look once more.
-        if (upcallDue(live.words, vcpu) || this.pollHit(live)) core.vcpuWake(domid, vcpu);
+        if (upcallDue(live.words, vcpu) || this.pollHit(live)) this.wake(domid, vcpu);
         storeState(live.mem, live.inst.saveState({ keep: true }));
         return this.leaveOrKeep(domid, vcpu);
       }
@@ -210,6 +215,14 @@ export class VcpuRunner {
     return true;
   }
 
+  private wake(domid: number, vcpu: number): void {
+    try {
+      this.env.core.vcpuWake(domid, vcpu);
+    } catch {
+      /* destroyed meanwhile */
+    }
+  }
+
   private mayRun(domid: number, vcpu: number): boolean {
     try {
       return this.env.core.vcpuMayRun(domid, vcpu);
@@ -249,7 +262,12 @@ export class VcpuRunner {
     for (;;) {
       const seen = Atomics.load(i32, w);
       if (core.vcpuMayRun(domid, vcpu)) return;
-      const info = core.getDomainInfo(domid);
+      let info;
+      try {
+        info = core.getDomainInfo(domid);
+      } catch {
+        throw new VcpuStop(); // destroyed and released
+      }
       if (info.shutdown || info.dying) throw new VcpuStop();
       Atomics.wait(i32, w, seen, 100);
     }

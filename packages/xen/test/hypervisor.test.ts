@@ -143,6 +143,22 @@ test.serial('two guests exchange events over an interdomain channel', async (t) 
   await host.xc.domainDestroy(server);
 });
 
+test.serial('guests destroyed while they boot leave every executor serving', async (t) => {
+  const seen = (await host.xc.readConsoleRing()).length;
+  for (let i = 0; i < 8; i++) {
+    const { domid } = await buildGuest(host.xc, guest('idle'));
+    await host.xc.domainUnpause(domid);
+    await host.xc.domainDestroy(domid);
+  }
+  const { domid } = await buildGuest(host.xc, guest('hello'), 'after-destroys');
+  await host.xc.domainUnpause(domid);
+  const d = await waitDomain(host.xc, domid, (i) => i.shutdown || i.crashed);
+  t.false(d.crashed);
+  await host.xc.domainDestroy(domid);
+  t.notRegex(host.stderr(), /executor (failed|exited)/);
+  t.notRegex((await host.xc.readConsoleRing()).slice(seen), /crashed/);
+});
+
 test.serial('malformed privcmd requests get errors and the host keeps serving', async (t) => {
   const s = net.connect(host.sock);
   await new Promise((r) => s.once('connect', r));
