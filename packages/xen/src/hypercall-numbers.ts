@@ -1,16 +1,29 @@
 // Hypercall and sub-op numbers from Xen's public headers (xen.h,
 // event_channel.h, grant_table.h, memory.h, sched.h, vcpu.h, version.h).
+// Those the guest runner needs too are the domain builder's.
+export {
+  CONSOLEIO_write,
+  DOMID_SELF,
+  HYPERVISOR_console_io,
+  HYPERVISOR_memory_op,
+  HYPERVISOR_sched_op,
+  SCHEDOP_block,
+  SCHEDOP_poll,
+  SCHEDOP_shutdown,
+  SCHEDOP_yield,
+  SHUTDOWN_crash,
+  SHUTDOWN_poweroff,
+  SHUTDOWN_reboot,
+  SHUTDOWN_suspend,
+  XENMEM_increase_reservation,
+} from '@xenwasm/domain-builder/abi';
 
-export const HYPERVISOR_memory_op = 12;
 export const HYPERVISOR_set_timer_op = 15;
 export const HYPERVISOR_xen_version = 17;
-export const HYPERVISOR_console_io = 18;
 export const HYPERVISOR_grant_table_op = 20;
 export const HYPERVISOR_vcpu_op = 24;
-export const HYPERVISOR_sched_op = 29;
 export const HYPERVISOR_event_channel_op = 32;
 
-export const CONSOLEIO_write = 0;
 export const CONSOLEIO_read = 1;
 
 export const EVTCHNOP_bind_interdomain = 0;
@@ -45,20 +58,11 @@ export const GNTMAP_readonly = 1 << 2;
 export const GNTCOPY_source_gref = 1 << 0;
 export const GNTCOPY_dest_gref = 1 << 1;
 
-export const XENMEM_increase_reservation = 0;
 export const XENMEM_decrease_reservation = 1;
 export const XENMEM_current_reservation = 3;
 export const XENMEM_maximum_reservation = 4;
 
-export const SCHEDOP_yield = 0;
-export const SCHEDOP_block = 1;
-export const SCHEDOP_shutdown = 2;
-export const SCHEDOP_poll = 3;
 
-export const SHUTDOWN_poweroff = 0;
-export const SHUTDOWN_reboot = 1;
-export const SHUTDOWN_suspend = 2;
-export const SHUTDOWN_crash = 3;
 
 export const VCPUOP_is_up = 3;
 export const VCPUOP_get_runstate_info = 4;
@@ -73,4 +77,3 @@ export const XEN_EXTRAVERSION = '.0-wasm';
 export const VIRQ_TIMER = 0;
 export const VIRQ_DOM_EXC = 3;
 
-export const DOMID_SELF = 0x7ff0;

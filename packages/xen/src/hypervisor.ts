@@ -46,16 +46,9 @@ interface GrantMapping {
   readonly: boolean;
 }
 
-export interface LocalPort {
-  port: number;
-  notify(): void;
-  close(): void;
-}
-export interface LocalGrant {
-  page(): Uint8Array;
-  readonly: boolean;
-  unmap(): void;
-}
+// The dom0 services a backend relies on are declared beside the backends.
+import type { LocalGrant, LocalPort } from '@xenwasm/xenbus-backend';
+export type { LocalGrant, LocalPort };
 export interface RingAttachment {
   port: number;
   write(data: Uint8Array): boolean;
