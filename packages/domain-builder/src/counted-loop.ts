@@ -181,3 +181,94 @@ export function renameLabels(root: number, suffix: string, funcName: string): vo
     } else if (eid === X.Rethrow) B.Rethrow.setTarget(e, ref(B.Rethrow.getTarget(e)));
   });
 }
+
+// Bottom-tested counted loops: the shape clang emits for a loop with a
+// count known on entry, a counter run to zero by a constant step:
+//   loop $L (block ... (br_if $L (local.tee $v (i32.add (local.get $v) (i32.const c)))))
+// (or the condition `i32.ne (tee ...) (i32.const 0)`, or `i32.sub v S`),
+// where v is written nowhere else in the loop and nothing else branches to
+// $L. Every iteration that goes round again has run the update once, so
+// entered with v = v0 the loop runs at most |v0| / |c| iterations when that
+// division is exact and v0 has the sign opposite to c: v reaches 0 without
+// wrapping and the back edge is not taken. When that count is at most
+// CHUNK (checked at run time), it is charged to the fuel once before the
+// loop, which then runs without a check; otherwise a copy with the ordinary
+// check runs.
+export interface DownCountedLoop {
+  v: number;
+  /** The update's constant: v += delta each iteration (nonzero, |delta| <= MAX_STEP). */
+  delta: number;
+}
+
+/** The loop's bottom-tested counted shape, or null. */
+export function matchDownCountedLoop(loop: number, funcName: string): DownCountedLoop | null {
+  const name = B.Loop.getName(loop) as string | null;
+  if (!name || binaryen.getExpressionType(loop) !== binaryen.none) return null;
+  const body = B.Loop.getBody(loop) as number;
+  // A named body block could be left by a branch that falls out of the loop
+  // past the back edge: harmless, but keep the shape simple and known.
+  if (id(body) !== X.Block || B.Block.getName(body)) return null;
+  const n = B.Block.getNumChildren(body) as number;
+  if (n < 1) return null;
+  const last = B.Block.getChildAt(body, n - 1) as number;
+  if (id(last) !== X.Break || B.Break.getName(last) !== name || B.Break.getValue(last)) return null;
+  let cond = B.Break.getCondition(last) as number;
+  if (!cond) return null;
+  if (id(cond) === X.Binary && B.Binary.getOp(cond) === binaryen.NeInt32) {
+    const r = B.Binary.getRight(cond) as number;
+    if (!isI32Const(r) || B.Const.getValueI32(r) !== 0) return null;
+    cond = B.Binary.getLeft(cond);
+  }
+  if (id(cond) !== X.LocalSet || !B.LocalSet.isTee(cond)) return null;
+  const tee = cond;
+  const v = B.LocalSet.getIndex(tee) as number;
+  const upd = B.LocalSet.getValue(tee) as number;
+  if (id(upd) !== X.Binary) return null;
+  const op = B.Binary.getOp(upd) as number;
+  const a = B.Binary.getLeft(upd) as number, b = B.Binary.getRight(upd) as number;
+  const isV = (e: number) => id(e) === X.LocalGet && B.LocalGet.getIndex(e) === v;
+  let delta: number;
+  if (op === binaryen.AddInt32 && isV(a) && isI32Const(b)) delta = B.Const.getValueI32(b);
+  else if (op === binaryen.AddInt32 && isV(b) && isI32Const(a)) delta = B.Const.getValueI32(a);
+  else if (op === binaryen.SubInt32 && isV(a) && isI32Const(b)) delta = -(B.Const.getValueI32(b) as number);
+  else return null;
+  if (delta === 0 || Math.abs(delta) > MAX_STEP) return null;
+
+  let ok = true;
+  walkExpression(body, () => { throw new Error('root replaced'); }, funcName, (e, eid) => {
+    if (!ok) return;
+    if (eid === X.LocalSet) {
+      if (B.LocalSet.getIndex(e) === v && e !== tee) ok = false;
+    } else if (eid === X.Break) {
+      if (B.Break.getName(e) === name && e !== last) ok = false;
+    } else if (eid === X.Switch) {
+      const names = B.Switch.getNames(e) as string[];
+      if (names.includes(name) || B.Switch.getDefaultName(e) === name) ok = false;
+    } else if (eid === X.Try) {
+      if (B.Try.getDelegateTarget(e) === name) ok = false;
+    }
+  });
+  return ok ? { v, delta } : null;
+}
+
+/**
+ * `if (guard) { f -= count } ...` for a bottom-tested loop: guard holds when
+ * the loop, entered now, runs at most CHUNK iterations (w = v or -v, the
+ * distance to 0 against the step, with 0 < w <= S*CHUNK and S dividing w);
+ * count is then w / S.
+ */
+export function downCountExprs(mod: binaryen.Module, c: DownCountedLoop): { guard: number; count: number } {
+  const S = Math.abs(c.delta);
+  const w = () => (c.delta < 0 ? mod.local.get(c.v, binaryen.i32) : mod.i32.sub(mod.i32.const(0), mod.local.get(c.v, binaryen.i32)));
+  let guard = mod.i32.lt_u(mod.i32.sub(w(), mod.i32.const(1)), mod.i32.const(S * CHUNK));
+  let count: number;
+  if ((S & (S - 1)) === 0) {
+    const sh = 31 - Math.clz32(S);
+    if (sh) guard = mod.i32.and(guard, mod.i32.eqz(mod.i32.and(w(), mod.i32.const(S - 1))));
+    count = sh ? mod.i32.shr_u(w(), mod.i32.const(sh)) : w();
+  } else {
+    guard = mod.i32.and(guard, mod.i32.eqz(mod.i32.rem_u(w(), mod.i32.const(S))));
+    count = mod.i32.div_u(w(), mod.i32.const(S));
+  }
+  return { guard, count };
+}

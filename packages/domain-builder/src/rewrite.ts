@@ -5,7 +5,7 @@
 import binaryen from 'binaryen';
 import { XenError } from '@xenwasm/xen-errno';
 import { walkFunction, ExpressionIds } from './walk.js';
-import { matchCountedLoop, staticallySafe, guardExpr, operandExpr, chunkSpan, lastChunkIterations, renameLabels, CHUNK, type CountedLoop } from './counted-loop.js';
+import { matchCountedLoop, matchDownCountedLoop, downCountExprs, staticallySafe, guardExpr, operandExpr, chunkSpan, lastChunkIterations, renameLabels, CHUNK, type CountedLoop } from './counted-loop.js';
 import { createHash } from 'node:crypto';
 import {
   IMPORT_MODULE, IMPORT_HYPERCALL, IMPORT_SCHED_OP, IMPORT_RDTSC, IMPORT_PREEMPT, IMPORT_MEMORY_GROW,
@@ -62,7 +62,7 @@ export interface RewriteResult {
 }
 
 /** Bump when the output changes for the same input: it is part of the cache key. */
-export const REWRITER_VERSION = 2;
+export const REWRITER_VERSION = 3;
 export const INITIAL_FUEL = 10000;
 /** Calls per entry check along a cycle of small loop-free recursive functions (see "unrolled along the call graph"). */
 export const RECURSION_UNROLL = 4;
@@ -395,6 +395,24 @@ function rewriteModule(mod: binaryen.Module, inputBytes: number, hash: string, o
         const guard = safe === null ? guardExpr(mod, counted) : 0;
         const chunked = chunkLoop(counted, site.expr);
         site.replace(safe === null ? mod.if(guard, chunked, fallback) : chunked);
+        countedLoops++;
+        continue;
+      }
+      const down = matchDownCountedLoop(site.expr, name);
+      if (down) {
+        // Bottom-tested, counted down to 0: run unchecked when its count
+        // (at most CHUNK) is charged up front, else the checked copy.
+        const copy = mod.copyExpression(site.expr);
+        renameLabels(copy, `__xen_copy${label++}`, name);
+        const fallback = checkLoop(copy);
+        loopChecks++;
+        const { guard, count } = downCountExprs(mod, down);
+        site.replace(mod.if(guard, mod.block(null, [
+          mod.local.set(f, mod.i32.sub(mod.local.get(f, i32), count)),
+          mod.if(mod.i32.le_s(mod.local.get(f, i32), mod.i32.const(0)),
+            mod.global.set(FUEL, mod.local.tee(f, mod.call(preempt, [], i32), i32))),
+          site.expr,
+        ], binaryen.none), fallback));
         countedLoops++;
         continue;
       }
