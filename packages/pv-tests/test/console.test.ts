@@ -1,6 +1,7 @@
 // The PV console end to end: guests print through their console ring,
 // xenconsoled logs it per guest and serves `xm console` with input.
 import test from 'ava';
+import fs from 'node:fs';
 import { once } from 'node:events';
 import { startTestStack, waitFileMatch, waitStreamMatch, type TestStack } from '../src/index.js';
 
@@ -42,7 +43,11 @@ test.serial('xm console shows the guest\'s output, sends input, and Ctrl-] detac
 test.serial('xm create -c attaches to the new guest\'s console', async (t) => {
   s.cfg('echo2.cfg', 'console-echo', 'name = "echo2"\nmemory = 2');
   const xm = s.xmSpawn('create', '-c', 'echo2.cfg');
-  await waitStreamMatch(xm.stdout!, /console-echo: ready/);
+  let err = '';
+  xm.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  await waitStreamMatch(xm.stdout!, /console-echo: ready/).catch((e: Error) => {
+    throw new Error(`${e.message}; xm stderr: ${JSON.stringify(err)}; console log: ${JSON.stringify(fs.existsSync(s.consoleLog('echo2')) ? fs.readFileSync(s.consoleLog('echo2'), 'utf8') : '(none)')}`);
+  });
   xm.stdin!.write('quit\r');
   await waitStreamMatch(xm.stdout!, /console-echo: bye/);
   const [code] = await once(xm, 'exit');

@@ -12,7 +12,7 @@ import { DomainConsole } from './domain-console.js';
 import { ESCAPE_CHAR, consoleLogDir, consoleSocketPath, type AttachReply, type AttachRequest } from './console-proto.js';
 
 /** How long an early client waits for its domain's console to be known. */
-const ATTACH_WAIT_MS = 5000;
+const ATTACH_WAIT_MS = 30000;
 
 export interface ConsoledOptions {
   socketPath?: string;
