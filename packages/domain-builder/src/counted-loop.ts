@@ -47,6 +47,29 @@ function operand(e: number, v: number): Operand | null {
   return null;
 }
 
+/**
+ * True when inside `root` every local.set passes `writeOk` and no branch
+ * but `last` (br, br_table or delegate) goes back to loop `name`: the
+ * counter moves only where the matcher saw it move, once per iteration.
+ */
+function loopIsClosed(root: number, funcName: string, name: string, last: number, writeOk: (local: number, set: number) => boolean): boolean {
+  let ok = true;
+  walkExpression(root, () => { throw new Error('root replaced'); }, funcName, (e, eid) => {
+    if (!ok) return;
+    if (eid === X.LocalSet) {
+      if (!writeOk(B.LocalSet.getIndex(e) as number, e)) ok = false;
+    } else if (eid === X.Break) {
+      if (B.Break.getName(e) === name && e !== last) ok = false;
+    } else if (eid === X.Switch) {
+      const names = B.Switch.getNames(e) as string[];
+      if (names.includes(name) || B.Switch.getDefaultName(e) === name) ok = false;
+    } else if (eid === X.Try) {
+      if (B.Try.getDelegateTarget(e) === name) ok = false;
+    }
+  });
+  return ok;
+}
+
 /** The loop's counted shape, or null. Call before anything else rewrites the loop's body. */
 export function matchCountedLoop(loop: number, funcName: string): CountedLoop | null {
   const name = B.Loop.getName(loop) as string | null;
@@ -93,21 +116,7 @@ export function matchCountedLoop(loop: number, funcName: string): CountedLoop | 
   const fixed = new Set<number>();
   if ('local' in bound) fixed.add(bound.local);
   if ('local' in step) fixed.add(step.local);
-  let ok = true;
-  walkExpression(then, () => { throw new Error('root replaced'); }, funcName, (e, eid) => {
-    if (!ok) return;
-    if (eid === X.LocalSet) {
-      const l = B.LocalSet.getIndex(e) as number;
-      if (fixed.has(l) || (l === v && e !== inc)) ok = false;
-    } else if (eid === X.Break) {
-      if (B.Break.getName(e) === name && e !== last) ok = false;
-    } else if (eid === X.Switch) {
-      const names = B.Switch.getNames(e) as string[];
-      if (names.includes(name) || B.Switch.getDefaultName(e) === name) ok = false;
-    } else if (eid === X.Try) {
-      if (B.Try.getDelegateTarget(e) === name) ok = false;
-    }
-  });
+  const ok = loopIsClosed(then, funcName, name, last, (l, e) => !fixed.has(l) && (l !== v || e === inc));
   return ok ? { name, cond, signed: op === binaryen.LtSInt32, v, bound, step } : null;
 }
 
@@ -234,20 +243,7 @@ export function matchDownCountedLoop(loop: number, funcName: string): DownCounte
   else return null;
   if (delta === 0 || Math.abs(delta) > MAX_STEP) return null;
 
-  let ok = true;
-  walkExpression(body, () => { throw new Error('root replaced'); }, funcName, (e, eid) => {
-    if (!ok) return;
-    if (eid === X.LocalSet) {
-      if (B.LocalSet.getIndex(e) === v && e !== tee) ok = false;
-    } else if (eid === X.Break) {
-      if (B.Break.getName(e) === name && e !== last) ok = false;
-    } else if (eid === X.Switch) {
-      const names = B.Switch.getNames(e) as string[];
-      if (names.includes(name) || B.Switch.getDefaultName(e) === name) ok = false;
-    } else if (eid === X.Try) {
-      if (B.Try.getDelegateTarget(e) === name) ok = false;
-    }
-  });
+  const ok = loopIsClosed(body, funcName, name, last, (l, e) => l !== v || e === tee);
   return ok ? { v, delta } : null;
 }
 

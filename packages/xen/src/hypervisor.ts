@@ -260,13 +260,22 @@ export class Hypervisor {
     // dom0 ports bound to the dead domain were made unbound by the core; the
     // grant mappings dom0 holds keep the pages until unmapped, as in Xen.
     this.broadcast({ kind: 'remove', domid });
+    this.memories.delete(domid);
   }
 
   // ---- grant mapping for dom0 backends (gntdev) and foreign mapping (privcmd) ----
+  // One accessor per domain: backends ask for a page per request or frame,
+  // and a GuestMemory re-makes its views only when the memory has grown.
+  private readonly memories = new Map<number, GuestMemory>();
   private guestMemory(domid: number): GuestMemory {
     const e = this.registry.get(domid);
     if (!e?.memory) throw new HypercallError(-ERRNO.ESRCH, `no memory for domain ${domid}`);
-    return new GuestMemory(e.memory);
+    let m = this.memories.get(domid);
+    if (!m || m.memory !== e.memory) {
+      m = new GuestMemory(e.memory);
+      this.memories.set(domid, m);
+    }
+    return m;
   }
   gnttabMap(granter: number, gref: number, readonly: boolean): number {
     const e = this.registry.get(granter);
