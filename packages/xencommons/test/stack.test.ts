@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { guestWasmPath } from '@xenwasm/example-guests';
 import { XendClient } from '@xenwasm/xm';
 import { Xs } from '@xenwasm/xs';
+import { Xc } from '@xenwasm/libxc';
 import { childValue, type SxpValue } from '@xenwasm/sxp';
 import { daemonMain, startStack, type Stack } from '../src/index.js';
 
@@ -236,6 +237,21 @@ test.serial('xend restarted mid-way still lists the running guests', async (t) =
   // And it still manages them.
   t.is((await xm('destroy', 'vm2')).code, 0);
   t.notRegex((await xm('list')).out, /^vm2 /m);
+});
+
+test.serial('unpause of a guest destroyed behind xend\'s back says it does not exist', async (t) => {
+  t.is((await xm('create', '-p', cfg('ghost.cfg', 'idle', 'name = "ghost"'))).code, 0);
+  const id = Number((await xm('domid', 'ghost')).out.trim());
+  const xc = await Xc.open(path.join(stack.stateDir, 'run/xen/privcmd.sock'));
+  try {
+    await xc.domainDestroy(id);
+  } finally {
+    xc.close();
+  }
+  const r = await xm('unpause', 'ghost');
+  t.is(r.code, 1);
+  t.is(r.err.split('\n')[0], "Error: Domain 'ghost' does not exist.");
+  t.notRegex((await xm('list')).out, /^ghost /m);
 });
 
 test.serial("Python's xmlrpc.client lists domains through TCP (xend-tcp-xmlrpc-server)", async (t) => {

@@ -8,6 +8,7 @@ import type { DomainInfo as XcDomainInfo } from '@xenwasm/libxc';
 import type { XsWatch } from '@xenwasm/xs';
 import type { SxpValue } from '@xenwasm/sxp';
 import { parseVmSxp, type DomainConfig } from './sxp-config.js';
+import { HypercallError } from '@xenwasm/xen-errno';
 import { VmError, XendError, XendInvalidDomain } from './xend-errors.js';
 import { DOM0_ID, DOM0_NAME, DOM0_UUID, GETINFO_MAX, POWER_STATE_NAMES, VIRQ_DOM_EXC } from './xend-constants.js';
 import { XendDomainInfo, uuidFromHandle, type XendContext } from './domain-info.js';
@@ -332,6 +333,24 @@ export class XendDomain {
     } finally {
       this.reserved.delete(config.name);
       this.reserved.delete(config.uuid);
+    }
+  }
+
+  /**
+   * xend.domain.unpause on xend's last view of the domain, as Xen's xend
+   * does (no getinfo first: `xm create` pays for this call). A domain
+   * destroyed behind xend's back gets the full pass, and so the fault that
+   * it does not exist.
+   */
+  async unpause(dom: string): Promise<void> {
+    const d = this.lookup(dom);
+    try {
+      await d.unpause();
+    } catch (e) {
+      if (!(e instanceof HypercallError && e.code === 'ESRCH')) throw e;
+      await this.refresh();
+      this.lookup(dom);
+      throw e;
     }
   }
 

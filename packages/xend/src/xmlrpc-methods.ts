@@ -60,7 +60,7 @@ export function registerXendMethods(srv: XendXmlRpcServer, table: XendDomain, xc
   }, { params: [DOM, { name: 'state', type: 'boolean', optional: true }] });
 
   srv.register('xend.domain.unpause', async (dom: string) => {
-    await (await table.current(dom)).unpause();
+    await table.unpause(dom);
     return null;
   }, { params: [DOM] });
 
