@@ -44,4 +44,5 @@ async function stop(sig: string) {
   process.exit(0);
 }
 process.on('SIGTERM', () => void stop('SIGTERM'));
+sd.watchParent(() => void stop('parent gone'));
 process.on('SIGINT', () => void stop('SIGINT'));

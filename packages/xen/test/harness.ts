@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Xc } from '@xenwasm/libxc';
+import { parentWatchEnv } from '@xenwasm/sd-daemon';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const XEN_MAIN = path.resolve(here, '../src/main.js');
@@ -22,7 +23,7 @@ export interface Host {
 export async function startXen(args: string[] = ['--nr-cpus', '2', '--mem', '2048', '--dom0-mem', '256']): Promise<Host> {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xenwasm-xen-'));
   const proc = spawn(process.execPath, [XEN_MAIN, ...args], {
-    env: { ...process.env, XEN_STATE_DIR: stateDir },
+    env: { ...process.env, XEN_STATE_DIR: stateDir, ...parentWatchEnv() },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';

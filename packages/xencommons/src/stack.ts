@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parentWatchEnv } from '@xenwasm/sd-daemon';
 
 export interface DaemonSpec {
   name: string;
@@ -133,7 +134,8 @@ function stopDaemon(d: RunningDaemon, expected: Set<ChildProcess>, graceMs = 10_
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const stateDir = path.resolve(opts.stateDir ?? process.env.XEN_STATE_DIR ?? './var');
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const env = { ...(opts.env ?? process.env), XEN_STATE_DIR: stateDir };
+  // The daemons stop by themselves should we be killed before we can stop them.
+  const env = { ...(opts.env ?? process.env), XEN_STATE_DIR: stateDir, ...parentWatchEnv() };
   const specs = stackSpecs(opts.xenArgs);
   const expected = new Set<ChildProcess>();
   const daemons: RunningDaemon[] = [];

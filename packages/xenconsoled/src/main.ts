@@ -22,4 +22,5 @@ const stop = (sig: string) => {
   sd.stopping().then(() => d.stop()).then(() => process.exit(0), () => process.exit(1));
 };
 process.on('SIGTERM', () => stop('SIGTERM'));
+sd.watchParent(() => stop('parent gone'));
 process.on('SIGINT', () => stop('SIGINT'));

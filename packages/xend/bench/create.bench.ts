@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { Xc } from '@xenwasm/libxc';
 import { guestWasmPath } from '@xenwasm/example-guests';
 import xmlrpc from 'xmlrpc';
+import { parentWatchEnv } from '@xenwasm/sd-daemon';
 
 const run = promisify(execFile);
 const main = (pkg: string) => fileURLToPath(import.meta.resolve(`@xenwasm/${pkg}/main`));
@@ -48,7 +49,7 @@ export default async function () {
   const N = Number(process.env.XEND_BENCH_N ?? 1000);
   const WARMUP = 200;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'xend-bench-'));
-  const env = { ...process.env, XEN_STATE_DIR: dir, XM_SERVER: '' };
+  const env = { ...process.env, XEN_STATE_DIR: dir, XM_SERVER: '', ...parentWatchEnv() };
   writeFileSync(path.join(dir, 'xend-config.sxp'), '(loglevel WARNING)\n');
   const procs: ChildProcess[] = [];
   try {

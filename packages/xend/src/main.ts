@@ -39,6 +39,7 @@ async function main(): Promise<void> {
     });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
+  sd.watchParent(() => stop('parent gone'));
   process.on('SIGINT', () => stop('SIGINT'));
 }
 

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Level } from 'level';
 import { Xs } from '@xenwasm/xs';
 import { XsType, encodeMessage } from '@xenwasm/xs/xs-wire';
+import { parentWatchEnv } from '@xenwasm/sd-daemon';
 
 interface Result { id: string; value: number; unit: string; baseline: number | null; note: string }
 
@@ -20,7 +21,7 @@ const RUN_MS = Number(process.env.XS_BENCH_MS ?? 2000);
 
 async function startDaemon(dir: string): Promise<{ proc: ChildProcess; sock: string; readyMs: number; stop: () => Promise<void> }> {
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH, XEN_STATE_DIR: dir }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH, XEN_STATE_DIR: dir, ...parentWatchEnv() }, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   const sock = await new Promise<string>((resolve, reject) => {
     proc.stderr!.on('data', (d: Buffer) => {

@@ -5,4 +5,3 @@ export {
   type RingPage, type EventChannel, type DomainRingProvider,
 } from './ring.js';
 export type { ConflictMode } from './transaction.js';
-export { sdNotify } from './notify.js';

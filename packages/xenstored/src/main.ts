@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { attachHypervisor } from './xc-host.js';
 import { startXenstored, type XenstoredOptions } from './daemon.js';
-import { sdNotify } from './notify.js';
+import { notify as sdNotify, watchParent } from '@xenwasm/sd-daemon';
 import type { Quotas } from './core.js';
 
 const USAGE = `Usage: xenstored [options]
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     process.stderr.write(`xenstored: ${sig}, stopping\n`);
-    void sdNotify('STOPPING=1').catch(() => undefined);
+    void sdNotify('STOPPING=1');
     hv?.close();
     d.close().then(
       () => {
@@ -121,10 +121,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  watchParent(() => stop('parent gone'));
   process.stderr.write(`xenstored: ready on ${d.socketPath} (ro ${d.roSocketPath}), database ${d.dbDir}\n`);
-  await sdNotify(`READY=1\nMAINPID=${process.pid}`).catch((e) =>
-    process.stderr.write(`xenstored: sd_notify failed: ${(e as Error).message}\n`),
-  );
+  await sdNotify(`READY=1\nMAINPID=${process.pid}`, { log: (m) => process.stderr.write(`xenstored: ${m}\n`) });
 }
 
 main().catch((e) => {

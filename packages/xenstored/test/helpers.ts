@@ -7,6 +7,7 @@ import path from 'node:path';
 import net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { parentWatchEnv } from '@xenwasm/sd-daemon';
 import {
   MessageReader, encodeMessage, splitStrings, XsType, type XsMessage,
 } from '@xenwasm/xs/xs-wire';
@@ -36,7 +37,7 @@ export interface ChildDaemon {
 /** Runs the `xenstored` binary; resolves when it prints its ready line. */
 export function spawnDaemon(stateDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ChildDaemon> {
   const proc = spawn(process.execPath, [MAIN_JS, ...args], {
-    env: { PATH: process.env.PATH, XEN_STATE_DIR: stateDir, ...env },
+    env: { PATH: process.env.PATH, XEN_STATE_DIR: stateDir, ...parentWatchEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';

@@ -1,0 +1,39 @@
+// Daemons started by a supervisor of ours (xencommons, a test, a benchmark)
+// should not outlive it: a SIGKILLed supervisor runs no exit handler, and
+// its daemons would keep the state folder busy forever. Linux would say
+// this with prctl(PR_SET_PDEATHSIG), which Node does not offer; instead the
+// supervisor names itself in XEN_PARENT_PID and the daemon stops, as on
+// SIGTERM, once it has been given another parent (the supervisor is gone).
+// Without the variable nothing is watched: a daemon run from a shell or by
+// systemd stays up whoever its parent becomes.
+
+export const PARENT_PID_ENV = 'XEN_PARENT_PID';
+
+export interface ParentWatch {
+  stop(): void;
+}
+
+/** The environment that makes a child started with it stop when this process is gone. */
+export function parentWatchEnv(pid = process.pid): Record<string, string> {
+  return { [PARENT_PID_ENV]: String(pid) };
+}
+
+/**
+ * Calls `onGone` once when this process's parent is no longer the one
+ * named in $XEN_PARENT_PID; undefined when the variable is not set (or
+ * names another process than our parent already: then it was inherited
+ * from further up, and is not ours to act on).
+ */
+export function watchParent(onGone: () => void, opts: { env?: NodeJS.ProcessEnv; intervalMs?: number } = {}): ParentWatch | undefined {
+  const env = opts.env ?? process.env;
+  const want = Number(env[PARENT_PID_ENV]);
+  if (!env[PARENT_PID_ENV] || !Number.isInteger(want) || want <= 0 || process.ppid !== want) return undefined;
+  const timer = setInterval(() => {
+    if (process.ppid === want) return;
+    clearInterval(timer);
+    onGone();
+  }, opts.intervalMs ?? 500);
+  // Never what keeps a stopping daemon alive.
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
