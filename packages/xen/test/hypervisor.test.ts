@@ -35,6 +35,15 @@ test.serial('hello prints its cmdline on the console and powers off', async (t) 
   await host.xc.domainDestroy(domid);
 });
 
+test.serial('SCHEDOP_block re-enables event delivery: an event that came while upcalls were masked ends the block', async (t) => {
+  const { domid } = await buildGuest(host.xc, guest('masked-block'));
+  await host.xc.domainUnpause(domid);
+  const d = await waitDomain(host.xc, domid, (i) => i.shutdown || i.crashed);
+  t.false(d.crashed);
+  t.regex(await host.xc.readConsoleRing(), new RegExp(`\\(d${domid}\\) masked-block: woken, mask 0, timer upcalls 1`));
+  await host.xc.domainDestroy(domid);
+});
+
 test.serial('a trapping guest shows as crashed', async (t) => {
   const { domid } = await buildGuest(host.xc, guest('crash'));
   await host.xc.domainUnpause(domid);
