@@ -9,7 +9,8 @@ import {
   wireErrorName, type XsMessage, type XsPerm,
 } from '@xenwasm/xs/xs-wire';
 import type { Connection, ConnectionHost } from './connection.js';
-import { canonicalize, domainPath, isChild, isValidNodePath, isValidWatchPath, parentOf } from './paths.js';
+import { canonicalize, domainPath, isValidNodePath, isValidWatchPath, parentOf } from './paths.js';
+import { WatchTable } from './watch.js';
 import { PERM_OWNER, PERM_READ, PERM_WRITE, hasPerm, type Caller } from './perms.js';
 import { Store } from './store.js';
 import { DEP_CHILDREN, DEP_CONTENT, DEP_EXISTS, entrySize, type NodeView, type Tree } from './tree.js';
@@ -82,6 +83,7 @@ export class XenstoreCore implements ConnectionHost {
   /** The hypervisor host runs the rings and streams them to us (preferred when set). */
   streamProvider: DomainStreamProvider | undefined;
   readonly connections = new Set<Connection>();
+  readonly watches = new WatchTable();
   readonly domains = new Map<number, Domain>();
   private waiting = new Set<Connection>();
   private durable = 0;
@@ -130,7 +132,7 @@ export class XenstoreCore implements ConnectionHost {
     }
     this.connections.delete(conn);
     this.waiting.delete(conn);
-    conn.watches.length = 0;
+    this.watches.removeAll(conn);
     conn.transactions.clear();
   }
 
@@ -258,15 +260,10 @@ export class XenstoreCore implements ConnectionHost {
   /** Queues events for every watch the change at `path` matches, in connection then watch order. */
   fireWatches(path: string, recursive: boolean): void {
     const seq = this.store.seq;
-    for (const conn of this.connections) {
-      for (const w of conn.watches) {
-        let ep: string;
-        if (isChild(path, w.path)) ep = path;
-        else if (recursive && isChild(w.path, path)) ep = w.path;
-        else continue;
-        if (w.relative && conn.home && ep.startsWith(conn.home + '/')) ep = ep.slice(conn.home.length + 1);
-        conn.sendEvent(encodeMessage(XsType.WATCH_EVENT, 0, 0, `${ep}\0${w.token}\0`), seq);
-      }
+    for (const { conn, watch: w, path: at } of this.watches.matches(path, recursive)) {
+      let ep = at;
+      if (w.relative && conn.home && ep.startsWith(conn.home + '/')) ep = ep.slice(conn.home.length + 1);
+      conn.sendEvent(encodeMessage(XsType.WATCH_EVENT, 0, 0, `${ep}\0${w.token}\0`), seq);
     }
   }
 
@@ -432,7 +429,7 @@ export class XenstoreCore implements ConnectionHost {
     if (!isValidWatchPath(path)) fail('EINVAL');
     if (conn.watches.some((w) => w.path === path && w.token === token)) fail('EEXIST');
     if (this.unprivileged(conn) && conn.watches.length >= this.quotas.watchNb) fail('E2BIG');
-    conn.watches.push({ path, token, relative });
+    this.watches.add(conn, { path, token, relative });
     this.reply(conn, msg, OK);
     // The initial event, right after the ack, for the path as the client gave it.
     conn.sendEvent(encodeMessage(XsType.WATCH_EVENT, 0, 0, `${relative ? raw : path}\0${token}\0`), this.store.seq);
@@ -441,9 +438,7 @@ export class XenstoreCore implements ConnectionHost {
   private doUnwatch(conn: Connection, msg: XsMessage): void {
     const [raw, token] = strictArgs(msg, 2) as [string, string];
     const path = canonicalize(raw, conn.home);
-    const i = conn.watches.findIndex((w) => w.path === path && w.token === token);
-    if (i < 0) fail('ENOENT');
-    conn.watches.splice(i, 1);
+    if (!this.watches.remove(conn, path, token)) fail('ENOENT');
     this.reply(conn, msg, OK);
   }
 
@@ -541,7 +536,7 @@ export class XenstoreCore implements ConnectionHost {
   }
 
   private resetConnection(c: Connection): void {
-    c.watches.length = 0;
+    this.watches.removeAll(c);
     c.transactions.clear();
   }
 
