@@ -13,9 +13,9 @@ import { GuestRegistry, type RegistryMessage } from './guest-registry.js';
 import { makeHooks } from './core-hooks.js';
 import { buildPv, type PvBuildRequest } from './domain-build.js';
 import { GuestMemory } from './guest-memory.js';
-import { pinGrant, unpinGrant } from './grant-table.js';
+import { checkGrant, GrantStatusError, pinGrant, unpinGrant } from './grant-table.js';
 import { DOM0_SHARED_BYTES, takePending } from './event-delivery.js';
-import { PAGE_SIZE, SHARED_INFO } from './abi.js';
+import { GRANT_ENTRIES_PER_FRAME, PAGE_SIZE, SHARED_INFO } from './abi.js';
 import { VIRQ_TIMER } from './hypercall-numbers.js';
 import { ByteRing, type RingLayout } from './ring-relay.js';
 import type { ExecutorData } from './executor.js';
@@ -47,8 +47,8 @@ interface GrantMapping {
 }
 
 // The dom0 services a backend relies on are declared beside the backends.
-import type { LocalGrant, LocalPort } from '@xenwasm/xenbus-backend';
-export type { LocalGrant, LocalPort };
+import type { GrantCopy, LocalGrant, LocalPort } from '@xenwasm/xenbus-backend';
+export type { GrantCopy, LocalGrant, LocalPort };
 export interface RingAttachment {
   port: number;
   write(data: Uint8Array): boolean;
@@ -346,6 +346,40 @@ export class Hypervisor {
       page: () => this.guestMemory(domid).bytes(m.frame * PAGE_SIZE, PAGE_SIZE),
       readonly,
       unmap: () => this.gnttabUnmap(handle),
+    };
+  }
+  /**
+   * Grant copies for a backend's data path (GNTTABOP_copy's checks, no
+   * maptrack entry, no pin): a frame costs a look at the grant entry instead
+   * of two core calls (map, unmap) under the core lock. The table's size is
+   * asked of the core only when a gref lies beyond what was last seen
+   * (tables grow, never shrink); a new domain under the same id is noticed
+   * by its memory.
+   */
+  grantCopyLocal(domid: number): GrantCopy {
+    let memory: WebAssembly.Memory | undefined;
+    let words = new Int32Array(0);
+    let nrFrames = 0;
+    return {
+      view: (gref, offset, len, write) => {
+        const gm = this.guestMemory(domid);
+        if (gm.memory !== memory) {
+          memory = gm.memory;
+          nrFrames = 0;
+        }
+        const bytes = gm.byteLength;
+        if (words.length << 2 !== bytes) words = new Int32Array(memory.buffer, 0, bytes >> 2);
+        if (gref >= nrFrames * GRANT_ENTRIES_PER_FRAME) nrFrames = this.core.grantQuerySize(domid).nrFrames;
+        if (!(offset >= 0 && len >= 0 && offset + len <= PAGE_SIZE)) throw new HypercallError(-ERRNO.EINVAL, 'grant copy: range outside the page');
+        let frame: number;
+        try {
+          frame = checkGrant(words, bytes / PAGE_SIZE, nrFrames, gref, 0, write).frame;
+        } catch (err) {
+          if (err instanceof GrantStatusError) throw new HypercallError(-ERRNO.EPERM, `grant copy: ${err.message}`);
+          throw err;
+        }
+        return gm.bytes(frame * PAGE_SIZE + offset, len);
+      },
     };
   }
   /** A privileged (foreign) view of one of a guest's pages. */

@@ -18,15 +18,36 @@ export class BackRing {
   readonly size: number;
   reqCons = 0;
   rspProdPvt = 0;
+  // Views of the ring page, kept between calls: a guest's memory is shared,
+  // so growing it leaves old views valid; one that went dead (a detached
+  // buffer has length 0) is made again.
+  private pageView: Uint8Array | undefined;
+  private wordView: Int32Array | undefined;
+  private dataView: DataView | undefined;
   constructor(
     readonly grant: LocalGrant,
     readonly entryBytes: number,
   ) {
     this.size = ringSize(entryBytes);
   }
+  /** The ring page (request slots are the frontend's: read each field once). */
+  page(): Uint8Array {
+    let p = this.pageView;
+    if (!p || p.byteLength === 0) {
+      p = this.pageView = this.grant.page();
+      this.wordView = new Int32Array(p.buffer, p.byteOffset, 16);
+      this.dataView = new DataView(p.buffer, p.byteOffset, p.byteLength);
+    }
+    return p;
+  }
+  /** A little-endian view of the ring page, for reading request fields and writing responses in place. */
+  view(): DataView {
+    this.page();
+    return this.dataView!;
+  }
   private words(): Int32Array {
-    const p = this.grant.page();
-    return new Int32Array(p.buffer, p.byteOffset, 16);
+    this.page();
+    return this.wordView!;
   }
   /** Requests the frontend published beyond ours; throws on an impossible producer index. */
   pending(): number {
@@ -39,17 +60,28 @@ export class BackRing {
   }
   /** A copy of the next request slot (the guest cannot change it under us afterwards). */
   takeRequest(): Buffer {
-    const p = this.grant.page();
+    const off = this.takeRequestAt();
+    return Buffer.from(this.page().subarray(off, off + this.entryBytes));
+  }
+  /**
+   * Consumes the next request and returns its slot's offset in page()/view(),
+   * without copying it: the caller reads each field once, into locals.
+   */
+  takeRequestAt(): number {
     const off = RING_HEADER + (this.reqCons & (this.size - 1)) * this.entryBytes;
     this.reqCons = (this.reqCons + 1) >>> 0;
-    return Buffer.from(p.subarray(off, off + this.entryBytes));
+    return off;
   }
   /** The slot for the next response (write it, then push). */
   responseSlot(): Uint8Array {
-    const p = this.grant.page();
+    const off = this.responseAt();
+    return this.page().subarray(off, off + this.entryBytes);
+  }
+  /** As responseSlot(), as an offset in page()/view(). */
+  responseAt(): number {
     const off = RING_HEADER + (this.rspProdPvt & (this.size - 1)) * this.entryBytes;
     this.rspProdPvt = (this.rspProdPvt + 1) >>> 0;
-    return p.subarray(off, off + this.entryBytes);
+    return off;
   }
   /** RING_PUSH_RESPONSES_AND_CHECK_NOTIFY. */
   pushResponses(): boolean {
