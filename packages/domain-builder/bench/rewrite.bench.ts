@@ -3,7 +3,8 @@
 // GuestInstance on one thread vs the same unrewritten module run directly.
 // The full-hypervisor figure, cpu.guest_vs_direct.ratio, is the host's
 // (packages/xen/bench/machine.bench.ts).
-import { rewriteGuest, GuestInstance, GuestExit, runDirect, writeStartInfo, initSharedInfo } from '../src/index.js';
+import { GuestInstance, GuestExit, runDirect, writeStartInfo, initSharedInfo } from '../src/index.js';
+import { rewriteGuest } from '../src/rewrite.js';
 import { readGuestWasm, GUEST_NAMES } from '@xenwasm/example-guests';
 
 type Row = { id: string; value: number; unit: string; baseline: number | null; note: string };

@@ -29,6 +29,8 @@ export const IMPORT_PREEMPT = 'preempt';
 export const IMPORT_MEMORY = 'memory';
 /** Builder-injected: every memory.grow of the guest. (delta wasm pages) -> old size in pages, or -1. */
 export const IMPORT_MEMORY_GROW = 'memory_grow';
+/** The module HVM guests import from (WASI preview1): left alone by the rewriter, served by the device model. */
+export const HVM_IMPORT_MODULE = 'wasi_snapshot_preview1';
 
 /** Exports. */
 export const EXPORT_START = 'xen_start';

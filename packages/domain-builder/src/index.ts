@@ -1,6 +1,9 @@
+// Everything but the rewriter itself, which loads binaryen (~0.2 s of CPU
+// and tens of MiB in every thread that imports it): executor threads and a
+// domain build that hits the rewrite cache never need it. The rewriter is
+// `@xenwasm/domain-builder/rewrite`; RewriteCache loads it on a miss.
 export * from './abi.js';
-export { rewriteGuest, rewriteKey, REWRITER_VERSION, INITIAL_FUEL, RECURSION_UNROLL, recursiveFunctions, HVM_IMPORT_MODULE } from './rewrite.js';
-export { CHUNK as COUNTED_LOOP_CHUNK } from './counted-loop.js';
+export { rewriteKey, REWRITER_VERSION } from './rewrite-key.js';
 export type { RewriteOptions, RewriteInfo, RewriteResult } from './rewrite.js';
 export { RewriteCache } from './rewrite-cache.js';
 export { GuestInstance, GuestExit } from './guest-instance.js';
@@ -9,4 +12,3 @@ export { writeStartInfo, initSharedInfo } from './start-info.js';
 export type { StartInfoFields } from './start-info.js';
 export { runDirect } from './direct-run.js';
 export type { DirectRunResult } from './direct-run.js';
-export { UnsupportedExpressionError } from './walk.js';

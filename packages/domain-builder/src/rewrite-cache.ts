@@ -1,9 +1,10 @@
 // Rewritten modules by hash of (input, options, rewriter version): in memory,
 // and optionally in a directory, because rewriting a large module (asyncify)
-// takes seconds.
+// takes seconds. The rewriter (and binaryen with it) is loaded on the first miss.
 import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { rewriteGuest, rewriteKey, type RewriteOptions, type RewriteResult } from './rewrite.js';
+import { rewriteKey } from './rewrite-key.js';
+import type { RewriteOptions, RewriteResult } from './rewrite.js';
 
 export class RewriteCache {
   private readonly memory = new Map<string, RewriteResult>();
@@ -35,6 +36,7 @@ export class RewriteCache {
       } catch { /* not cached on disk */ }
     }
     this.misses++;
+    const { rewriteGuest } = await import('./rewrite.js');
     const r = rewriteGuest(wasm, opts);
     this.remember(key, r);
     if (this.dir) {

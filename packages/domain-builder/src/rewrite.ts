@@ -6,10 +6,14 @@ import binaryen from 'binaryen';
 import { XenError } from '@xenwasm/xen-errno';
 import { walkFunction, ExpressionIds } from './walk.js';
 import { matchCountedLoop, matchDownCountedLoop, downCountExprs, staticallySafe, guardExpr, operandExpr, chunkSpan, lastChunkIterations, renameLabels, CHUNK, type CountedLoop } from './counted-loop.js';
-import { createHash } from 'node:crypto';
+import { rewriteKey } from './rewrite-key.js';
+
+// What needs binaryen, in one place: `@xenwasm/domain-builder/rewrite`.
+export { CHUNK as COUNTED_LOOP_CHUNK } from './counted-loop.js';
+export { UnsupportedExpressionError } from './walk.js';
 import {
   IMPORT_MODULE, IMPORT_HYPERCALL, IMPORT_SCHED_OP, IMPORT_RDTSC, IMPORT_PREEMPT, IMPORT_MEMORY_GROW,
-  EXPORT_MEMORY, EXPORT_INIT_MEMORY, EXPORT_GLOBAL_PREFIX, GUEST_DATA_BASE,
+  EXPORT_MEMORY, EXPORT_INIT_MEMORY, EXPORT_GLOBAL_PREFIX, GUEST_DATA_BASE, HVM_IMPORT_MODULE,
 } from './abi.js';
 
 export interface RewriteOptions {
@@ -62,7 +66,6 @@ export interface RewriteResult {
 }
 
 /** Bump when the output changes for the same input: it is part of the cache key. */
-export const REWRITER_VERSION = 3;
 export const INITIAL_FUEL = 10000;
 /** Calls per entry check along a cycle of small loop-free recursive functions (see "unrolled along the call graph"). */
 export const RECURSION_UNROLL = 4;
@@ -77,7 +80,6 @@ const FEATURES =
 
 const FUEL = '__xen_fuel';
 /** The only module besides xen an HVM guest may import from. */
-export const HVM_IMPORT_MODULE = 'wasi_snapshot_preview1';
 const PREEMPT = '__xen_preempt';
 const MEMORY_GROW = '__xen_memory_grow';
 const INIT_MEMORY = '__xen_init_memory';
@@ -98,14 +100,6 @@ function invalid(message: string, context: Record<string, unknown> = {}): XenErr
 function sameTypes(t: number, want: number[]): boolean {
   const got = binaryen.expandType(t);
   return got.length === want.length && got.every((x, i) => x === want[i]);
-}
-
-/** Cache key of a rewrite: hash of (rewriter version, options, input). */
-export function rewriteKey(wasm: Uint8Array, opts: RewriteOptions): string {
-  return createHash('sha256')
-    .update(`xenwasm-rewrite-v${REWRITER_VERSION}\0${opts.maxMemoryPages}\0${opts.initialMemoryPages ?? ''}\0${opts.asyncify ?? ''}\0${opts.hvm ? 'hvm\0' : ''}`)
-    .update(wasm)
-    .digest('hex');
 }
 
 /** Rewrites a guest module; throws XenError('GUEST_INVALID' | 'GUEST_UNSUPPORTED' | 'ENOMEM' | 'EINVAL') on what it refuses. */

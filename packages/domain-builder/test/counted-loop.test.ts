@@ -4,7 +4,8 @@
 // (step 0, wrapping) still reach preempt through the checked copy.
 import test from 'ava';
 import binaryen from 'binaryen';
-import { rewriteGuest, GuestInstance, GuestExit } from '../src/index.js';
+import { GuestInstance, GuestExit } from '../src/index.js';
+import { rewriteGuest } from '../src/rewrite.js';
 
 const MODULE = `(module
   (import "xen" "hypercall" (func $hc (param i32 i32 i32 i32 i32 i32) (result i32)))

@@ -153,7 +153,7 @@ test('a recursion without loops reaches preempt', (t) => {
   t.is(cb.preemptCalls, 5);
 });
 
-import { rewriteGuest } from '../src/index.js';
+import { rewriteGuest } from '../src/rewrite.js';
 function compileGuestFrom(bytes: Uint8Array) {
   const r = rewriteGuest(bytes, { maxMemoryPages: 4 });
   return { module: new WebAssembly.Module(r.wasm as Uint8Array<ArrayBuffer>), info: r.info };

@@ -2,9 +2,10 @@
 // channels between guests (two-level pending bits, as docs/pv-abi.md), a
 // round-robin loop over blocked guests. The real one is packages/xen.
 import {
-  GuestInstance, GuestExit, rewriteGuest, writeStartInfo, initSharedInfo,
+  GuestInstance, GuestExit, writeStartInfo, initSharedInfo,
   type GuestCallbacks, type RunResult, type RewriteOptions,
 } from '../src/index.js';
+import { rewriteGuest } from '../src/rewrite.js';
 import { readGuestWasm } from '@xenwasm/example-guests';
 
 export const ENOSYS = -38;

@@ -4,7 +4,8 @@
 // call_indirect all reach preempt, with a bounded number of calls per unit of fuel.
 import test from 'ava';
 import binaryen from 'binaryen';
-import { rewriteGuest, GuestInstance, GuestExit, RECURSION_UNROLL } from '../src/index.js';
+import { GuestInstance, GuestExit } from '../src/index.js';
+import { rewriteGuest, RECURSION_UNROLL } from '../src/rewrite.js';
 
 const MODULE = `(module
   (import "xen" "hypercall" (func $hc (param i32 i32 i32 i32 i32 i32) (result i32)))

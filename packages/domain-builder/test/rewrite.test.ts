@@ -3,7 +3,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import binaryen from 'binaryen';
-import { rewriteGuest, RewriteCache, recursiveFunctions, rewriteKey } from '../src/index.js';
+import { RewriteCache, rewriteKey } from '../src/index.js';
+import { rewriteGuest, recursiveFunctions } from '../src/rewrite.js';
 import { readGuestWasm } from '@xenwasm/example-guests';
 
 function wat(text: string): Uint8Array {
