@@ -158,8 +158,8 @@ export class DeviceModel {
       case OP.fd_write: return this.write(a[0], req.b1, null);
       case OP.fd_pwrite: return this.write(a[0], req.b1, a[1]);
       case OP.sock_send: return this.write(a[0], req.b1, null);
-      case OP.fd_read: case OP.sock_recv: return this.read(a[0], a[1], null);
-      case OP.fd_pread: return this.read(a[0], a[1], a[2]);
+      case OP.fd_read: case OP.sock_recv: return this.read(a[0], a[1], null, req.out);
+      case OP.fd_pread: return this.read(a[0], a[1], a[2], req.out);
       case OP.clock_time_get: return this.clock(a[0]);
       case OP.clock_res_get: return a[0] >= 0 && a[0] <= 3 ? ok([a[0] === 0 ? 1000 : 1]) : err(E.INVAL);
       case OP.random_get: {
@@ -294,6 +294,13 @@ export class DeviceModel {
       case 'file': {
         if (at !== null && !(e.rights & W.R.FD_SEEK)) return err(E.NOTCAPABLE);
         const append = at === null && (e.flags & W.FDFLAGS.APPEND);
+        const f = e.file;
+        if (f.writeSync && (!append || f.sizeSync)) {
+          const pos = append ? f.sizeSync!() : at ?? e.pos;
+          const n = f.writeSync(data, pos);
+          if (at === null) e.pos = pos + n;
+          return ok([n]);
+        }
         return (async () => {
           let pos = at ?? e.pos;
           if (append) pos = (await e.file.stat()).size;
@@ -313,7 +320,7 @@ export class DeviceModel {
     }
   }
 
-  private read(fd: number, want: number, at: number | null): IoResponse | Promise<IoResponse> {
+  private read(fd: number, want: number, at: number | null, scratch?: Uint8Array): IoResponse | Promise<IoResponse> {
     const e = this.fd(fd, W.R.FD_READ);
     switch (e.kind) {
       case 'stdio': {
@@ -328,7 +335,13 @@ export class DeviceModel {
       }
       case 'file': {
         if (at !== null && !(e.rights & W.R.FD_SEEK)) return err(E.NOTCAPABLE);
-        const buf = new Uint8Array(want);
+        // Straight into the response area of the page when it fits: no buffer per call, no copy after.
+        const buf = scratch && Number.isInteger(want) && want >= 0 && want <= scratch.length ? scratch.subarray(0, want) : new Uint8Array(want);
+        if (e.file.readSync) {
+          const n = e.file.readSync(buf, at ?? e.pos);
+          if (at === null) e.pos += n;
+          return ok(undefined, buf.subarray(0, n));
+        }
         return e.file.read(buf, at ?? e.pos).then((n) => {
           if (at === null) e.pos += n;
           return ok(undefined, buf.subarray(0, n));

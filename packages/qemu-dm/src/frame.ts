@@ -13,21 +13,58 @@ export function sendFrame(sock: net.Socket, bytes: Uint8Array): void {
   sock.uncork();
 }
 
-/** Calls onFrame for each complete frame; a frame over MAX_FRAME destroys the socket. */
+/**
+ * Calls onFrame for each complete frame; a frame over MAX_FRAME destroys the
+ * socket. The frame handed over is valid during the call only (it may lie
+ * in a buffer the next frame reuses): copy what you keep. A frame whole in
+ * one chunk is passed as a view of it; one split over chunks (a 64 KiB read
+ * of the socket splits a 64 KiB page) is assembled once, with no regrowing.
+ */
 export function readFrames(sock: net.Socket, onFrame: (b: Buffer) => void): void {
-  let buf = Buffer.alloc(0);
-  sock.on('data', (d) => {
-    buf = buf.length ? Buffer.concat([buf, d]) : d;
-    while (buf.length >= 4) {
-      const len = buf.readUInt32LE(0);
-      if (len > MAX_FRAME) {
-        sock.destroy(new Error('ioreq frame too large'));
-        return;
+  const head = Buffer.alloc(4);
+  let headLen = 0;
+  let spare = Buffer.alloc(0);
+  let body: Buffer | null = null;
+  let have = 0;
+  let want = 0;
+  sock.on('data', (d: Buffer) => {
+    let o = 0;
+    while (o < d.length && !sock.destroyed) {
+      if (!body) {
+        if (headLen === 0 && d.length - o >= 4) {
+          want = d.readUInt32LE(o);
+          o += 4;
+        } else {
+          const t = Math.min(4 - headLen, d.length - o);
+          d.copy(head, headLen, o, o + t);
+          headLen += t;
+          o += t;
+          if (headLen < 4) return;
+          headLen = 0;
+          want = head.readUInt32LE(0);
+        }
+        if (want > MAX_FRAME) {
+          sock.destroy(new Error('ioreq frame too large'));
+          return;
+        }
+        if (d.length - o >= want) {
+          onFrame(d.subarray(o, o + want));
+          o += want;
+          continue;
+        }
+        if (spare.length < want) spare = Buffer.allocUnsafe(want);
+        body = spare;
+        have = 0;
       }
-      if (buf.length < 4 + len) break;
-      const f = buf.subarray(4, 4 + len);
-      buf = buf.subarray(4 + len);
-      onFrame(f);
+      const t = Math.min(want - have, d.length - o);
+      d.copy(body, have, o, o + t);
+      have += t;
+      o += t;
+      if (have === want) {
+        const f = body.subarray(0, want);
+        body = null;
+        onFrame(f);
+      }
     }
   });
 }

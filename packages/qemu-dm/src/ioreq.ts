@@ -60,6 +60,12 @@ export interface IoRequest {
   nums: Float64Array; // a view: copy what you keep
   b1: Uint8Array;
   b2: Uint8Array;
+  /**
+   * Where a response blob may be built in place (the page's data area, so
+   * writeResponse has nothing to copy). Only for requests that carry no
+   * blob of their own: it overlaps b1 and b2.
+   */
+  out?: Uint8Array;
 }
 export interface IoResponse {
   errno: number;
@@ -72,16 +78,19 @@ export class IoreqPage {
   readonly i32: Int32Array;
   readonly f64: Float64Array;
   readonly u8: Uint8Array;
+  /** The data area: request blobs, then the response blob. */
+  readonly data: Uint8Array;
   constructor(readonly buffer: SharedArrayBuffer | ArrayBuffer, byteOffset = 0) {
     this.i32 = new Int32Array(buffer, byteOffset, HDR / 4);
     this.f64 = new Float64Array(buffer, byteOffset + NUMS_OFF, MAX_NUMS);
     this.u8 = new Uint8Array(buffer, byteOffset, IOREQ_BYTES);
+    this.data = this.u8.subarray(HDR);
   }
 
   readRequest(): IoRequest {
     const l1 = this.i32[S_LEN1], l2 = this.i32[S_LEN2];
     if (!(l1 >= 0 && l2 >= 0 && l1 + l2 <= DATA_BYTES)) throw new RangeError('ioreq: bad blob lengths');
-    return { op: this.i32[S_OP], nums: this.f64, b1: this.u8.subarray(HDR, HDR + l1), b2: this.u8.subarray(HDR + l1, HDR + l1 + l2) };
+    return { op: this.i32[S_OP], nums: this.f64, b1: this.u8.subarray(HDR, HDR + l1), b2: this.u8.subarray(HDR + l1, HDR + l1 + l2), out: l1 + l2 ? undefined : this.data };
   }
 
   writeResponse(r: IoResponse): void {
@@ -90,7 +99,8 @@ export class IoreqPage {
     if (n) for (let i = 0; i < n.length && i < MAX_NUMS; i++) this.f64[i] = n[i];
     const out = r.out;
     if (out && out.length > DATA_BYTES) throw new RangeError('ioreq: response too large');
-    if (out) this.u8.set(out, HDR);
+    // A blob built in place (IoRequest.out) is already there.
+    if (out && !(out.buffer === this.buffer && out.byteOffset === this.data.byteOffset)) this.u8.set(out, HDR);
     this.i32[S_LEN1] = out ? out.length : 0;
   }
 

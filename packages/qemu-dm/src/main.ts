@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { DeviceModel } from './device-model.js';
 import { guestConsole } from './console-sink.js';
-import { IoreqPage, IOREQ_BYTES, OP_SHUTDOWN, S_OP } from './ioreq.js';
+import { IoreqPage, IOREQ_BYTES, type IoResponse } from './ioreq.js';
 import { readFrames, sendFrame } from './frame.js';
 import type { DmConfig } from './config.js';
 
@@ -42,24 +42,39 @@ async function main(): Promise<void> {
     try { fs.unlinkSync(sockPath); } catch { /* gone */ }
     process.exit(code);
   };
-  let busy: Promise<void> = Promise.resolve();
+  // Requests are answered one at a time, in order: at once when the device
+  // model answers synchronously (files, console, clocks), else when its
+  // promise settles; frames arriving meanwhile wait their turn.
+  let busy = false;
+  const waiting: Buffer[] = [];
   const server = net.createServer((sock) => {
-    readFrames(sock, (f) => {
-      const frame = Buffer.from(f); // the next frame must not overwrite it
-      busy = busy.then(async () => {
-        page.u8.set(frame.subarray(0, Math.min(frame.length, IOREQ_BYTES)));
-        const op = page.i32[S_OP];
-        let resp;
-        try {
-          const r = dm.handle(page.readRequest());
-          resp = r instanceof Promise ? await r : r;
-        } catch {
-          resp = { errno: 29 };
-        }
+    const answer = (resp: IoResponse) => {
+      try {
         page.writeResponse(resp);
-        if (!sock.destroyed) sendFrame(sock, page.u8.subarray(0, page.usedBytes('response')));
-        void op === OP_SHUTDOWN;
+      } catch {
+        page.writeResponse({ errno: 29 /* EIO */ });
+      }
+      if (!sock.destroyed) sendFrame(sock, page.u8.subarray(0, page.usedBytes('response')));
+    };
+    const serve = (frame: Uint8Array) => {
+      page.u8.set(frame.subarray(0, Math.min(frame.length, IOREQ_BYTES)));
+      let r: IoResponse | Promise<IoResponse>;
+      try {
+        r = dm.handle(page.readRequest());
+      } catch {
+        r = { errno: 29 };
+      }
+      if (!(r instanceof Promise)) return answer(r);
+      busy = true;
+      void r.catch(() => ({ errno: 29 })).then((resp) => {
+        answer(resp);
+        busy = false;
+        while (!busy && waiting.length) serve(waiting.shift()!);
       });
+    };
+    readFrames(sock, (f) => {
+      if (busy) waiting.push(Buffer.from(f)); // f is only lent: the next frame may reuse it
+      else serve(f);
     });
     sock.on('close', () => void stop(0));
     sock.on('error', () => undefined);

@@ -8,7 +8,9 @@ import { IoreqPage, REQUEST, RESPONSE, S_STATE, OP_SHUTDOWN, S_OP } from './iore
 import type { DeviceModel } from './device-model.js';
 
 const SPIN_WAIT_MS = 2;
-const SPIN = 20000;
+// A spin of a few microseconds only: the guest's vCPU needs a core to make
+// its next request, and a longer spin took it (see SPIN in xen's hvm-vcpu.ts).
+const SPIN = 300;
 
 export async function servePage(page: IoreqPage, dm: DeviceModel, onShutdown?: () => void): Promise<never> {
   const i32 = page.i32;

@@ -36,6 +36,14 @@ export interface VStat {
 export interface VFile {
   read(buf: Uint8Array, pos: number): Promise<number>;
   write(buf: Uint8Array, pos: number): Promise<number>;
+  /**
+   * Synchronous I/O, where a call cannot block for long (a regular host
+   * file: the page cache). The device model answers such a request in the
+   * same turn, with no thread-pool hop and no promise in between.
+   */
+  readSync?(buf: Uint8Array, pos: number): number;
+  writeSync?(buf: Uint8Array, pos: number): number;
+  sizeSync?(): number;
   stat(): Promise<VStat>;
   truncate(size: number): Promise<void>;
   sync(): Promise<void>;
@@ -110,15 +118,17 @@ export class HostDirBackend implements Backend {
     const nodeFlags = (flags & 3) | (flags & O.CREAT ? C.O_CREAT : 0) | (flags & O.EXCL ? C.O_EXCL : 0) | (flags & O.TRUNC ? C.O_TRUNC : 0) |
       (flags & O.DIRECTORY ? C.O_DIRECTORY : 0) | C.O_NOFOLLOW;
     const h = await fsp.open(this.real(p), nodeFlags, 0o644);
+    let regular = false;
     try {
       const st = await h.stat({ bigint: true });
       if (st.isFile() && st.nlink > 1n && !this.ownLinks.has(st.ino)) throw new WasiError(E.PERM, 'hard-linked file in a share');
+      regular = st.isFile();
     } catch (e) {
       await h.close();
       throw e;
     }
     const dev = this.dev;
-    return {
+    const file: VFile = {
       read: async (buf, pos) => (await h.read(buf, 0, buf.length, pos)).bytesRead,
       write: async (buf, pos) => (await h.write(buf, 0, buf.length, pos)).bytesWritten,
       stat: async () => hostStat(await h.stat({ bigint: true }), dev),
@@ -126,6 +136,17 @@ export class HostDirBackend implements Backend {
       sync: () => h.sync(),
       close: () => h.close(),
     };
+    // A regular file is served from the page cache: a synchronous pread or
+    // pwrite costs microseconds, where the promise API's thread-pool round
+    // trip cost more than the copy. Anything else (a FIFO, a device) may
+    // block, so it stays asynchronous and the event loop keeps running.
+    if (regular) {
+      const fd = h.fd;
+      file.readSync = (buf, pos) => fsSync.readSync(fd, buf, 0, buf.length, pos);
+      file.writeSync = (buf, pos) => fsSync.writeSync(fd, buf, 0, buf.length, pos);
+      file.sizeSync = () => fsSync.fstatSync(fd).size;
+    }
+    return file;
   }
   async readdir(p: string): Promise<string[]> {
     return fsp.readdir(this.real(p));
@@ -164,46 +185,190 @@ function extStat(s: any, dev: number): VStat {
   return { dev, ino: BigInt(s.ino), type: typeOfMode(s.mode), nlink: s.nlink, size: s.size, atimNs: msNs(s.atime), mtimNs: msNs(s.mtime), ctimNs: msNs(s.ctime) };
 }
 
+/** Host pages of the image kept by ImageDisk (8 MiB), dirty ones before a write-back is forced (4 MiB), read-ahead on a miss (128 KiB). */
+const PAGE = 4096;
+const CACHE_PAGES = 2048;
+const DIRTY_PAGES = 1024;
+const READ_AHEAD = 32;
+
 /**
- * The image file as libext2fs's disk. libext2fs does single-block I/O with
- * no cache of its own (a 64 KiB file write reads and writes each block, a
- * read re-reads the extent blocks), and each call unwinds its wasm stack
- * (asyncify) whatever the disk does. Synchronous preads/pwrites to the host
- * page cache make each of those calls a few microseconds instead of a
- * thread-pool round trip; the device model serves one domain, so blocking
- * its thread for a page-cache copy holds up nothing else. flush() is fsync.
+ * The image file as libext2fs's disk, with a page cache of its own.
+ * libext2fs does single-block I/O with no cache: writing one 64 KiB chunk
+ * of a file makes ~6 block calls per block (a new block is zeroed, then
+ * written, the extent and inode blocks rewritten each time), reading one
+ * re-reads the extent blocks. Those calls now land in 4 KiB pages here; the
+ * pages dirtied by one device-model request are written back when the
+ * request ends (commit(), before its answer: the image holds what the
+ * guest was told is written, as it did when every block call was a
+ * pwrite), contiguous pages in one pwritev; misses read ahead. The device
+ * model is the only writer of the image while it is mounted, so clean
+ * pages stay valid. flush() (fsync, unmount) writes back, then fsyncs.
+ * Synchronous I/O: the page cache answers in microseconds, and the device
+ * model serves one domain, so blocking its thread holds up nothing else.
  */
-class ImageDisk {
-  constructor(private readonly fd: number, readonly readOnly: boolean) {}
-  async read(buf: Buffer, off: number, len: number, pos: number) {
-    let n = 0;
-    while (n < len) {
-      const r = fsSync.readSync(this.fd, buf, off + n, len - n, pos + n);
-      if (r === 0) { buf.fill(0, off + n, off + len); break; }
-      n += r;
+export class ImageDisk {
+  private readonly pages = new Map<number, Buffer>();
+  private readonly dirty = new Set<number>();
+  /** Evicted pages, reused: a fresh 4 KiB Buffer per page is an ArrayBuffer each, and garbage. */
+  private readonly free: Buffer[] = [];
+  /** Bytes the image has (grows only if libext2fs writes past its end). */
+  private end: number;
+  constructor(private readonly fd: number, readonly readOnly: boolean) {
+    this.end = fsSync.fstatSync(fd).size;
+  }
+
+  /** Pages [a, b] (none cached) from the file, plus read-ahead while the next pages are missing. */
+  private load(a: number, b: number): void {
+    let last = b;
+    while (last - a + 1 < READ_AHEAD && (last + 1) * PAGE < this.end && !this.pages.has(last + 1)) last++;
+    const run: Buffer[] = [];
+    for (let i = a; i <= last; i++) run.push(this.alloc());
+    let n = fsSync.readvSync(this.fd, run, a * PAGE);
+    // A short read: the rest one page at a time (zeros past the end of the file).
+    for (let k = Math.floor(n / PAGE); k < run.length; k++) {
+      let got = n - k * PAGE;
+      while (got < PAGE) {
+        const r = fsSync.readSync(this.fd, run[k], got, PAGE - got, (a + k) * PAGE + got);
+        if (r === 0) break;
+        got += r;
+      }
+      run[k].fill(0, got);
+      n = (k + 1) * PAGE;
     }
+    for (let i = a; i <= last; i++) this.pages.set(i, run[i - a]);
+  }
+
+  private alloc(): Buffer {
+    if (!this.free.length) {
+      const slab = Buffer.allocUnsafeSlow(READ_AHEAD * PAGE);
+      for (let k = 0; k < READ_AHEAD; k++) this.free.push(slab.subarray(k * PAGE, (k + 1) * PAGE));
+    }
+    return this.free.pop()!;
+  }
+
+  private page(i: number): Buffer {
+    let pg = this.pages.get(i);
+    if (!pg) {
+      this.load(i, i);
+      pg = this.pages.get(i)!;
+    }
+    return pg;
+  }
+
+  /** Drops clean pages, oldest first, down to three quarters of the cache. */
+  private trim(): void {
+    if (this.pages.size <= CACHE_PAGES) return;
+    for (const i of this.pages.keys()) {
+      if (this.pages.size <= (CACHE_PAGES * 3) / 4) break;
+      if (this.dirty.has(i)) continue;
+      if (this.free.length < CACHE_PAGES / 4) this.free.push(this.pages.get(i)!);
+      this.pages.delete(i);
+    }
+  }
+
+  async read(buf: Buffer, off: number, len: number, pos: number) {
+    const first = Math.floor(pos / PAGE), last = Math.floor((pos + len - 1) / PAGE);
+    // Runs of missing pages are read in one call each.
+    for (let i = first; i <= last; i++) {
+      if (this.pages.has(i)) continue;
+      let j = i;
+      while (j + 1 <= last && !this.pages.has(j + 1)) j++;
+      this.load(i, j);
+      i = j;
+    }
+    let done = 0;
+    while (done < len) {
+      const at = pos + done;
+      const pg = this.page(Math.floor(at / PAGE));
+      const o = at % PAGE;
+      const n = Math.min(PAGE - o, len - done);
+      pg.copy(buf, off + done, o, o + n);
+      done += n;
+    }
+    this.trim();
     return { bytesRead: len, buffer: buf };
   }
+
   async write(buf: Buffer, off: number, len: number, pos: number) {
     if (this.readOnly) throw new WasiError(E.ROFS);
-    let n = 0;
-    while (n < len) n += fsSync.writeSync(this.fd, buf, off + n, len - n, pos + n);
+    let done = 0;
+    while (done < len) {
+      const at = pos + done;
+      const i = Math.floor(at / PAGE);
+      const o = at % PAGE;
+      const n = Math.min(PAGE - o, len - done);
+      let pg = this.pages.get(i);
+      if (!pg) {
+        if (n === PAGE) this.pages.set(i, (pg = this.alloc()));
+        else pg = this.page(i);
+      }
+      buf.copy(pg, o, off + done, off + done + n);
+      this.dirty.add(i);
+      done += n;
+    }
+    if (pos + len > this.end) this.end = pos + len;
+    if (this.dirty.size >= DIRTY_PAGES) this.commit();
     return { bytesWritten: len, buffer: buf };
   }
+
+  /** Writes the dirty pages to the image file: contiguous ones in one call. */
+  commit(): void {
+    if (!this.dirty.size) return;
+    const list = [...this.dirty].sort((x, y) => x - y);
+    for (let k = 0; k < list.length;) {
+      let j = k;
+      while (j + 1 < list.length && list[j + 1] === list[j] + 1) j++;
+      const start = list[k] * PAGE;
+      const stop = Math.min((list[j] + 1) * PAGE, this.end); // never past what the image has
+      const bufs: Buffer[] = [];
+      for (let i = k; i <= j; i++) bufs.push(this.pages.get(list[i])!);
+      let n = 0;
+      const want = stop - start;
+      if (bufs.length === 1 || want < bufs.length * PAGE) {
+        const one = bufs.length === 1 ? bufs[0] : Buffer.concat(bufs);
+        while (n < want) n += fsSync.writeSync(this.fd, one, n, want - n, start + n);
+      } else {
+        n = fsSync.writevSync(this.fd, bufs, start);
+        if (n < want) {
+          const one = Buffer.concat(bufs);
+          while (n < want) n += fsSync.writeSync(this.fd, one, n, want - n, start + n);
+        }
+      }
+      for (let i = k; i <= j; i++) this.dirty.delete(list[i]);
+      k = j + 1;
+    }
+    this.trim();
+  }
+
   async discard() { /* the image keeps its blocks */ }
-  async flush() { if (!this.readOnly) fsSync.fsyncSync(this.fd); }
+  async flush() {
+    if (this.readOnly) return;
+    this.commit();
+    fsSync.fsyncSync(this.fd);
+  }
 }
 
 /** An ext2/3/4 file system in an image file, mounted in this process by libext2fs. */
 export class Ext4Backend implements Backend {
-  private constructor(private readonly fs: CbFs, private readonly fd: number, readonly readonly: boolean, readonly dev: number) {}
+  private constructor(private readonly fs: CbFs, private readonly disk: ImageDisk, private readonly fd: number, readonly readonly: boolean, readonly dev: number) {}
+
+  /** One libext2fs call; what it dirtied is on the image file before the answer goes back. */
+  private async call<T>(name: string, ...args: unknown[]): Promise<T> {
+    try {
+      return await call<T>(this.fs, name, ...args);
+    } finally {
+      this.disk.commit();
+    }
+  }
 
   static async mount(image: string, readonly: boolean, dev: number): Promise<Ext4Backend> {
     const { mount } = await import('ext2fs' as string);
     const fd = fsSync.openSync(image, readonly ? 'r' : 'r+');
     try {
-      const fs = await mount(new ImageDisk(fd, readonly), 0);
-      return new Ext4Backend(fs, fd, readonly, dev);
+      const disk = new ImageDisk(fd, readonly);
+      const fs = await mount(disk, 0);
+      disk.commit();
+      return new Ext4Backend(fs, disk, fd, readonly, dev);
     } catch (e) {
       fsSync.closeSync(fd);
       throw e;
@@ -215,39 +380,39 @@ export class Ext4Backend implements Backend {
   private ro(): void {
     if (this.readonly) throw new WasiError(E.ROFS);
   }
-  async lstat(p: string) { return extStat(await call(this.fs, 'lstat', this.p(p)), this.dev); }
-  readlink(p: string) { return call<string>(this.fs, 'readlink', this.p(p)); }
+  async lstat(p: string) { return extStat(await this.call('lstat', this.p(p)), this.dev); }
+  readlink(p: string) { return this.call<string>('readlink', this.p(p)); }
   async open(p: string, flags: number): Promise<VFile> {
     if ((flags & 3) !== O.RDONLY || flags & (O.CREAT | O.TRUNC)) this.ro();
-    const fs = this.fs;
-    const fd = await call<number>(fs, 'open', this.p(p), flags & ~O.APPEND, 0o644);
+    const fd = await this.call<number>('open', this.p(p), flags & ~O.APPEND, 0o644);
     const dev = this.dev;
     return {
-      read: (buf, pos) => call<number>(fs, 'read', fd, Buffer.from(buf.buffer, buf.byteOffset, buf.length), 0, buf.length, pos),
-      write: (buf, pos) => call<number>(fs, 'write', fd, Buffer.from(buf.buffer, buf.byteOffset, buf.length), 0, buf.length, pos),
-      stat: async () => extStat(await call(fs, 'fstat', fd), dev),
-      truncate: (n) => call(fs, 'ftruncate', fd, n),
-      sync: () => call(fs, 'fsync', fd),
-      close: () => call(fs, 'close', fd),
+      read: (buf, pos) => this.call<number>('read', fd, Buffer.from(buf.buffer, buf.byteOffset, buf.length), 0, buf.length, pos),
+      write: (buf, pos) => this.call<number>('write', fd, Buffer.from(buf.buffer, buf.byteOffset, buf.length), 0, buf.length, pos),
+      stat: async () => extStat(await this.call('fstat', fd), dev),
+      truncate: (n) => this.call('ftruncate', fd, n),
+      sync: () => this.call('fsync', fd),
+      close: () => this.call('close', fd),
     };
   }
-  readdir(p: string) { return call<string[]>(this.fs, 'readdir', this.p(p)); }
-  async mkdir(p: string) { this.ro(); await call(this.fs, 'mkdir', this.p(p), 0o755); }
-  async rmdir(p: string) { this.ro(); await call(this.fs, 'rmdir', this.p(p)); }
-  async unlink(p: string) { this.ro(); await call(this.fs, 'unlink', this.p(p)); }
-  async rename(a: string, b: string) { this.ro(); await call(this.fs, 'rename', this.p(a), this.p(b)); }
-  async link(a: string, b: string) { this.ro(); await call(this.fs, 'link', this.p(a), this.p(b)); }
-  async symlink(t: string, p: string) { this.ro(); await call(this.fs, 'symlink', t, this.p(p)); }
+  readdir(p: string) { return this.call<string[]>('readdir', this.p(p)); }
+  async mkdir(p: string) { this.ro(); await this.call('mkdir', this.p(p), 0o755); }
+  async rmdir(p: string) { this.ro(); await this.call('rmdir', this.p(p)); }
+  async unlink(p: string) { this.ro(); await this.call('unlink', this.p(p)); }
+  async rename(a: string, b: string) { this.ro(); await this.call('rename', this.p(a), this.p(b)); }
+  async link(a: string, b: string) { this.ro(); await this.call('link', this.p(a), this.p(b)); }
+  async symlink(t: string, p: string) { this.ro(); await this.call('symlink', t, this.p(p)); }
   async utimes(p: string, a: bigint | null, m: bigint | null) {
     this.ro();
     if (typeof this.fs.utimes !== 'function') return; // libext2fs binding has none: times stay
     const st = await this.lstat(p);
-    await call(this.fs, 'utimes', this.p(p), Number(a ?? st.atimNs) / 1e9, Number(m ?? st.mtimNs) / 1e9);
+    await this.call('utimes', this.p(p), Number(a ?? st.atimNs) / 1e9, Number(m ?? st.mtimNs) / 1e9);
   }
   async close() {
     const { umount } = await import('ext2fs' as string);
     try {
       await umount(this.fs);
+      this.disk.commit();
     } finally {
       fsSync.closeSync(this.fd);
     }

@@ -89,13 +89,16 @@ export function createWasiTrap(memory: { readonly buffer: ArrayBufferLike }, t: 
     return send(op, nums, b1, b2);
   };
   const send = (op: number, nums: ArrayLike<number>, b1?: Uint8Array, b2?: Uint8Array): number => {
+    const l1 = b1 ? b1.length : 0;
+    if (b1) page.u8.set(b1, HDR);
+    if (b2) page.u8.set(b2, HDR + l1);
+    return sendPlaced(op, nums, l1, b2 ? b2.length : 0);
+  };
+  /** A request whose blobs the caller already put in the page. */
+  const sendPlaced = (op: number, nums: ArrayLike<number>, l1: number, l2: number): number => {
     const i32 = page.i32;
     i32[S_OP] = op;
     for (let i = 0; i < nums.length; i++) page.f64[i] = nums[i];
-    const l1 = b1 ? b1.length : 0;
-    const l2 = b2 ? b2.length : 0;
-    if (b1) page.u8.set(b1, HDR);
-    if (b2) page.u8.set(b2, HDR + l1);
     i32[S_LEN1] = l1;
     i32[S_LEN2] = l2;
     t.call();
@@ -160,27 +163,29 @@ export function createWasiTrap(memory: { readonly buffer: ArrayBufferLike }, t: 
 
   const writev = (op: number, fd: number, iovs: number, n: number, offset: number | null, outPtr: number, extraNums: number[] = []): number => {
     const list = iovecs(iovs, n);
-    // The common case (one small buffer) goes straight into the page.
     let total = 0;
     for (const [, l] of list) total += l;
-    const gathered = new Uint8Array(Math.min(total, IO_CHUNK));
+    const dst = page.u8;
     let done = 0;
     let first = true;
     let idx = 0, within = 0;
     while (first || done < total) {
       first = false;
       const want = Math.min(total - done, IO_CHUNK);
+      // Pending console bytes go first: they travel through the same page.
+      if (conLen) flush();
+      // Gathered straight into the page: one copy out of guest memory.
       let k = 0;
       while (k < want) {
         const [p, l] = list[idx];
         const take = Math.min(l - within, want - k);
-        gathered.set(u8.subarray(p + within, p + within + take), k);
+        dst.set(u8.subarray(p + within, p + within + take), HDR + k);
         k += take;
         within += take;
         if (within === l) { idx++; within = 0; }
       }
       while (idx < list.length && list[idx][1] === 0) idx++;
-      const e = rpc(op, offset === null ? [fd, ...extraNums] : [fd, offset + done], gathered.subarray(0, want));
+      const e = sendPlaced(op, offset === null ? [fd, ...extraNums] : [fd, offset + done], want, 0);
       if (e !== 0) {
         if (done > 0) break;
         return e;

@@ -13,8 +13,14 @@ import * as H from './hypercall-numbers.js';
 import { XEN_PAGES_PER_WASM_PAGE } from './abi.js';
 
 const FUEL = 20000;
-/** Loads of the state word before sleeping: a stub domain answers a console write in about a microsecond. */
-const SPIN = 4000;
+/**
+ * Loads of the state word (~6 ns each) before sleeping on it: enough to
+ * catch an answer that takes a microsecond (a stub domain's console write),
+ * no more. A longer spin holds a core the device model needs: on a 2-core
+ * host a 64 KiB file write through a stub domain took ~2x longer with
+ * 4,000, as the sleep and wake-up (futex) cost ~10 us.
+ */
+const SPIN = 300;
 
 export function runHvmVcpu(env: RunnerEnv, domid: number, vcpu: number, entry: DomainEntry & { hvm: HvmBoot }): void {
   const { dispatch, core } = env;
