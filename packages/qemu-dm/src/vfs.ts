@@ -6,7 +6,7 @@
 import fsp from 'node:fs/promises';
 import fsSync, { constants as C } from 'node:fs';
 import path from 'node:path';
-import { E, FILETYPE, HOST_ERRNO } from './wasi-abi.js';
+import { E, EXT2_ERRNO, FILETYPE, HOST_ERRNO } from './wasi-abi.js';
 
 export class WasiError extends Error {
   constructor(readonly errno: number, message = `WASI errno ${errno}`) {
@@ -18,6 +18,8 @@ export function toErrno(e: unknown): number {
   if (e instanceof WasiError) return e.errno;
   const code = (e as { code?: string })?.code;
   if (code && code in HOST_ERRNO) return HOST_ERRNO[code];
+  const errno = (e as { errno?: number })?.errno;
+  if (code === 'UNKNOWN' && errno !== undefined && errno in EXT2_ERRNO) return EXT2_ERRNO[errno]!;
   if (code === 'ERR_INVALID_ARG_VALUE' || code === 'ERR_INVALID_ARG_TYPE') return E.INVAL;
   return E.IO;
 }
@@ -289,8 +291,13 @@ export class ImageDisk {
     return { bytesRead: len, buffer: buf };
   }
 
+  /**
+   * On a read-only image the only writes are libext2fs's own bookkeeping
+   * (an inode's access time when a file is read): they stay in the cache,
+   * never on the image, as dirty pages that are never evicted. The guest's
+   * own writes are refused before they get here (Ext4Backend, EROFS).
+   */
   async write(buf: Buffer, off: number, len: number, pos: number) {
-    if (this.readOnly) throw new WasiError(E.ROFS);
     let done = 0;
     while (done < len) {
       const at = pos + done;
@@ -313,7 +320,7 @@ export class ImageDisk {
 
   /** Writes the dirty pages to the image file: contiguous ones in one call. */
   commit(): void {
-    if (!this.dirty.size) return;
+    if (!this.dirty.size || this.readOnly) return;
     const list = [...this.dirty].sort((x, y) => x - y);
     for (let k = 0; k < list.length;) {
       let j = k;

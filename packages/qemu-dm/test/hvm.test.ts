@@ -227,6 +227,32 @@ for (const mode of ['qemu-dm', 'stubdom']) {
     t.notRegex(debugfs(img, 'ls /data'), /gone\.txt/);
   });
 
+  test.serial(`${mode}: a second disk (hdb, read-only) at /mnt/hdb beside hda at /`, async (t) => {
+    if (!HAVE_E2FS) return t.pass('e2fsprogs missing: skipped');
+    const name = `hdb-${tag}`;
+    const hda = mkext4(`${name}-a`, { 'data/keep.txt': 'keep\n' });
+    const hdb = mkext4(`${name}-b`, { 'in.txt': 'from hdb\n' });
+    const hdbBefore = fs.readFileSync(hdb);
+    const disks = `disk = ['file:${hda},hda,w', 'file:${hdb},hdb,r']`;
+    // Read from hdb, write to hda.
+    await createAndWait(name, mode, [disks, `args = ['files', '/mnt/hdb/in.txt', '/out.txt', '/data']`]);
+    t.regex(consoleLog(name), /wrote \/out.txt size=9 entries=2/);
+    await xm('destroy', name);
+    t.is(debugfs(hda, 'cat /out.txt'), 'FROM HDB\n');
+    // Again: /data/made is there from the first run, and libext2fs's "directory exists" reaches the guest as EEXIST.
+    const again = `${name}-again`;
+    await createAndWait(again, mode, [disks, `args = ['files', '/mnt/hdb/in.txt', '/out2.txt', '/data']`]);
+    t.regex(consoleLog(again), /mkdir: File exists/);
+    await xm('destroy', again);
+    // hdb is read-only: creating a file there fails with EROFS, and the image is byte for byte as it was.
+    const ro = `${name}-ro`;
+    await createAndWait(ro, mode, [disks, `args = ['files', '/data/keep.txt', '/mnt/hdb/out.txt', '/data']`]);
+    t.regex(consoleLog(ro), /create \/mnt\/hdb\/out\.txt: Read-only file system/);
+    t.regex((await xm('list', '--long', ro)).out, /\(exit_code 4\)/);
+    await xm('destroy', ro);
+    t.true(fs.readFileSync(hdb).equals(hdbBefore));
+  });
+
   test.serial(`${mode}: a p9 share; no way out of it`, async (t) => {
     const name = `p9-${tag}`;
     const share = path.join(dir, `share-${tag}`);
