@@ -407,7 +407,21 @@ export class Ext4Backend implements Backend {
   async rmdir(p: string) { this.ro(); await this.call('rmdir', this.p(p)); }
   async unlink(p: string) { this.ro(); await this.call('unlink', this.p(p)); }
   async rename(a: string, b: string) { this.ro(); await this.call('rename', this.p(a), this.p(b)); }
-  async link(a: string, b: string) { this.ro(); await this.call('link', this.p(a), this.p(b)); }
+  async link(a: string, b: string) {
+    this.ro();
+    // libext2fs links over an existing name, leaving two entries of that name (e2fsck calls it corrupt).
+    if (await this.exists(b)) throw new WasiError(E.EXIST);
+    await this.call('link', this.p(a), this.p(b));
+  }
+  private async exists(p: string): Promise<boolean> {
+    try {
+      await this.call('lstat', this.p(p));
+      return true;
+    } catch (e) {
+      if (toErrno(e) === E.NOENT) return false;
+      throw e;
+    }
+  }
   async symlink(t: string, p: string) { this.ro(); await this.call('symlink', t, this.p(p)); }
   async utimes(p: string, a: bigint | null, m: bigint | null) {
     this.ro();

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Ext4Backend, ImageDisk, O } from '../src/vfs.js';
+import { Ext4Backend, ImageDisk, O, toErrno } from '../src/vfs.js';
+import { E } from '../src/wasi-abi.js';
 
 const haveTool = (t: string) => ['/usr/sbin', '/sbin', '/usr/bin'].some((d) => fs.existsSync(path.join(d, t)));
 const HAVE_E2FS = haveTool('mkfs.ext4') && haveTool('debugfs') && haveTool('e2fsck');
@@ -108,3 +109,23 @@ for (const bs of [1024, 4096]) {
     t.true(fs.readFileSync(out).equals(body), 'debugfs dumps what was written');
   });
 }
+
+test('ext4: names that exist are EEXIST for link, mkdir and symlink, and the image stays sound', async (t) => {
+  if (!HAVE_E2FS) return t.pass('e2fsprogs not installed');
+  const img = path.join(dir, 'names.ext4');
+  execFileSync('mkfs.ext4', ['-q', '-F', img, '8M'], { stdio: 'ignore' });
+  const be = await Ext4Backend.mount(img, false, 1);
+  try {
+    await be.mkdir('d');
+    for (const n of ['one', 'two']) await (await be.open(`d/${n}`, O.CREAT | O.WRONLY)).close();
+    const code = async (p: Promise<unknown>) => p.then(() => 'ok', (e) => toErrno(e));
+    t.is(await code(be.link('d/one', 'd/two')), E.EXIST);
+    t.is(await code(be.mkdir('d')), E.EXIST);
+    t.is(await code(be.symlink('one', 'd/two')), E.EXIST);
+    t.deepEqual((await be.readdir('d')).sort(), ['one', 'two']);
+  } finally {
+    await be.close();
+  }
+  // e2fsck -n exits 0 only for a clean file system.
+  t.notThrows(() => execFileSync('e2fsck', ['-fn', img], { stdio: 'ignore' }));
+});
