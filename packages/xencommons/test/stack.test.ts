@@ -283,6 +283,28 @@ test.serial('info, vcpu-list, sched-credit, mem-set and uptime answer', async (t
   t.regex((await xm('uptime', 'vm1')).out, /^vm1 +\d+ +\d+:\d\d:\d\d$/m);
 });
 
+test.serial('mem-max, name=value overrides on xm create, dmesg -c', async (t) => {
+  // Overrides on the command line win over the file (xm create's `var=value`).
+  const r = await xm('create', cfg('over.cfg', 'idle', 'name = "over-file"'), 'name=over-cli', 'memory=3');
+  t.is(r.code, 0, r.err);
+  t.regex((await xm('list', 'over-cli')).out, /^over-cli +\d+ +3 +1 /m);
+  t.is((await xm('list', 'over-file')).code, 1);
+  // mem-max raises the ceiling that mem-set is checked against.
+  t.is((await xm('mem-set', 'over-cli', '8')).code, 1);
+  t.is((await xm('mem-max', 'over-cli', '8')).code, 0);
+  t.regex((await xm('list', '--long', 'over-cli')).out, /\(maxmem 8\)/);
+  t.is((await xm('mem-set', 'over-cli', '8')).code, 0);
+  t.regex((await xm('list', 'over-cli')).out, /^over-cli +\d+ +8 +1 /m);
+  t.is((await xm('destroy', 'over-cli')).code, 0);
+  // dmesg -c prints the ring and empties it.
+  const first = await xm('dmesg', '-c');
+  t.is(first.code, 0);
+  const banner = first.out.split('\n').find((l) => /\S/.test(l))!;
+  t.truthy(banner);
+  // What was printed before is gone (a guest may have printed since).
+  t.false((await xm('dmesg')).out.includes(banner));
+});
+
 test.serial('xm shutdown -a -w stops every guest that answers, never Domain-0', async (t) => {
   for (const n of ['all1', 'all2']) t.is((await xm('create', cfg(`${n}.cfg`, 'idle', `name = "${n}"`))).code, 0);
   t.is((await xm('shutdown', '-a', 'vm1')).code, 1, 'a domain with -a is refused');
