@@ -92,12 +92,14 @@ export function defaultPrivcmdPath(): string {
 }
 
 function toError(r: Extract<PrivcmdReply, { ok: false }>, op: string): XenError {
+  // The host's messages mostly name the op already ("linux_build: ..."): say it once.
+  const message = r.message?.startsWith(`${op}:`) ? r.message : `${op}: ${r.message}`;
   if (isErrnoName(r.errno)) {
     const e = new HypercallError(-ERRNO[r.errno], op);
-    if (r.message) e.message = `${op}: ${r.message}`;
+    if (r.message) e.message = message;
     return e;
   }
-  return new XenError(r.errno, `${op}: ${r.message}`);
+  return new XenError(r.errno, message);
 }
 
 function fixInfo(d: Record<string, unknown>): DomainInfo {

@@ -6,7 +6,7 @@
 import fsp from 'node:fs/promises';
 import fsSync, { constants as C } from 'node:fs';
 import path from 'node:path';
-import { E, EXT2_ERRNO, FILETYPE, HOST_ERRNO } from './wasi-abi.js';
+import { E, EXT2_ERRNO, EXT2_MOUNT_ERRORS, FILETYPE, HOST_ERRNO } from './wasi-abi.js';
 
 export class WasiError extends Error {
   constructor(readonly errno: number, message = `WASI errno ${errno}`) {
@@ -378,7 +378,8 @@ export class Ext4Backend implements Backend {
       return new Ext4Backend(fs, disk, fd, readonly, dev);
     } catch (e) {
       fsSync.closeSync(fd);
-      throw e;
+      const why = EXT2_MOUNT_ERRORS[(e as { errno?: number }).errno ?? 0];
+      throw why ? new Error(`disk image ${image}: ${why}`) : e;
     }
   }
   private p(rel: string): string {

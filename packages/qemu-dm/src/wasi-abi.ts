@@ -30,6 +30,7 @@ export const HOST_ERRNO: Record<string, number> = {
  * errno with code UNKNOWN: the ones a file system call can meet.
  */
 export const EXT2_ERRNO: Record<number, number> = {
+  2133571366: E.NOSPC, // EXT2_ET_DIR_NO_SPACE
   2133571392: E.LOOP, // EXT2_ET_SYMLINK_LOOP
   2133571400: E.NOSPC, // EXT2_ET_BLOCK_ALLOC_FAIL
   2133571401: E.NOSPC, // EXT2_ET_INODE_ALLOC_FAIL
@@ -41,6 +42,16 @@ export const EXT2_ERRNO: Record<number, number> = {
   2133571408: E.NOSYS, // EXT2_ET_UNIMPLEMENTED
   2133571410: E.FBIG, // EXT2_ET_FILE_TOO_BIG
   2133571483: E.EXIST, // EXT2_ET_FILE_EXISTS
+};
+
+/** Why libext2fs would not mount an image, in words (the same table; the ones mounting meets). */
+export const EXT2_MOUNT_ERRORS: Record<number, string> = {
+  2133571347: 'not an ext2/3/4 file system (bad magic number in its superblock)', // EXT2_ET_BAD_MAGIC
+  2133571348: 'its superblock revision is too high', // EXT2_ET_REV_TOO_HIGH
+  2133571364: 'it is shorter than its file system says (short read)', // EXT2_ET_SHORT_READ
+  2133571388: 'its superblock is corrupt', // EXT2_ET_CORRUPT_SUPERBLOCK
+  2133571395: 'it uses a file system feature libext2fs does not support', // EXT2_ET_UNSUPP_FEATURE
+  2133571396: 'it uses a feature that allows only read-only mounting', // EXT2_ET_RO_UNSUPP_FEATURE
 };
 
 export const FILETYPE = { UNKNOWN: 0, BLOCK_DEVICE: 1, CHARACTER_DEVICE: 2, DIRECTORY: 3, REGULAR_FILE: 4, SOCKET_DGRAM: 5, SOCKET_STREAM: 6, SYMBOLIC_LINK: 7 } as const;

@@ -253,6 +253,16 @@ for (const mode of ['qemu-dm', 'stubdom']) {
     t.true(fs.readFileSync(hdb).equals(hdbBefore));
   });
 
+  test.serial(`${mode}: a disk image that is not ext2/3/4 fails xm create with the reason`, async (t) => {
+    const name = `notext-${tag}`;
+    const img = path.join(dir, `${name}.img`);
+    fs.writeFileSync(img, Buffer.alloc(1 << 20, 0x5a));
+    const r = await xm('create', config(name, mode, [`disk = ['file:${img},hda,w']`]));
+    t.is(r.code, 1);
+    t.regex(r.err, new RegExp(`disk image ${img.replace(/[.]/g, '\\.')}: not an ext2/3/4 file system`));
+    t.is((await xm('list', name)).code, 1);
+  });
+
   test.serial(`${mode}: a p9 share; no way out of it`, async (t) => {
     const name = `p9-${tag}`;
     const share = path.join(dir, `share-${tag}`);

@@ -6,6 +6,8 @@ import * as B from '@xenwasm/domain-builder/abi';
 export const PAGE_SIZE = B.XEN_PAGE_SIZE;
 export const PAGE_SHIFT = B.XEN_PAGE_SHIFT;
 export const WASM_PAGE = B.WASM_PAGE_SIZE;
+/** A guest's memory is one wasm32 memory: at most 65536 pages of 64 KiB. */
+export const MAX_GUEST_MB = (65536 * B.WASM_PAGE_SIZE) / (1024 * 1024);
 export const XEN_PAGES_PER_WASM_PAGE = B.XEN_PAGES_PER_WASM_PAGE;
 
 export const PFN_XENSTORE = B.XENSTORE_RING_PFN;

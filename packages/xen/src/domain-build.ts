@@ -46,6 +46,7 @@ async function compileGuest(cache: RewriteCache, kernel: string, maxWasmPages: n
 export async function buildPv(core: XenCore, cache: RewriteCache, req: PvBuildRequest): Promise<PvImage> {
   if (!(req.memoryMb > 0)) throw new HypercallError(-ERRNO.EINVAL, 'linux_build: memory must be positive');
   const maxMb = Math.max(req.maxMemoryMb ?? req.memoryMb, req.memoryMb);
+  if (maxMb > A.MAX_GUEST_MB) throw new HypercallError(-ERRNO.ENOMEM, `linux_build: a guest addresses at most ${A.MAX_GUEST_MB} MiB (one wasm32 memory), not ${maxMb} MiB`);
   const maxWasm = Math.floor((maxMb * 1024 * 1024) / A.WASM_PAGE);
   const { module, minPages } = await compileGuest(cache, req.kernel, maxWasm);
   const initial = Math.max(minPages, Math.ceil((req.memoryMb * 1024 * 1024) / A.WASM_PAGE), A.RESERVED_BYTES / A.WASM_PAGE);

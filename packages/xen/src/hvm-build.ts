@@ -68,6 +68,7 @@ export class HvmHost {
     if (info.totPages > 0 || this.live.has(req.domid)) throw new HypercallError(-ERRNO.EEXIST, 'hvm_build: the domain is already built');
     if (!(req.memoryMb > 0)) throw new HypercallError(-ERRNO.EINVAL, 'hvm_build: memory must be positive');
     const maxMb = Math.max(req.maxMemoryMb ?? req.memoryMb, req.memoryMb);
+    if (maxMb > A.MAX_GUEST_MB) throw new HypercallError(-ERRNO.ENOMEM, `hvm_build: a guest addresses at most ${A.MAX_GUEST_MB} MiB (one wasm32 memory), not ${maxMb} MiB`);
     const maxWasm = Math.floor((maxMb * 1024 * 1024) / A.WASM_PAGE);
     let bytes: Buffer;
     try {

@@ -102,6 +102,18 @@ test.serial('a guest growing past its memory gets ENOMEM; the host is unaffected
   await host.xc.domainDestroy(again.domid);
 });
 
+test.serial('a guest bigger than one wasm32 memory is refused with ENOMEM, the op named once', async (t) => {
+  const domid = await host.xc.domainCreate({ handle: crypto.randomUUID() });
+  try {
+    const [sp, cp] = await Promise.all([host.xc.evtchnAllocUnbound(domid, 0), host.xc.evtchnAllocUnbound(domid, 0)]);
+    const e = await t.throwsAsync(host.xc.linuxBuild({ domid, kernel: guest('hello'), memoryMb: 8, maxMemoryMb: 100000, storeEvtchn: sp, consoleEvtchn: cp }));
+    t.is((e as HypercallError).code, 'ENOMEM');
+    t.is(e!.message, 'linux_build: a guest addresses at most 4096 MiB (one wasm32 memory), not 100000 MiB: ENOMEM');
+  } finally {
+    await host.xc.domainDestroy(domid);
+  }
+});
+
 test.serial('a grant is refused to the wrong domain and to writes when read-only', async (t) => {
   // Granted to domain 4000 (not dom0): dom0 may not map it.
   const other = await buildGuest(host.xc, guest('grant-offer'), 'domid=4000');
