@@ -82,7 +82,10 @@ export default async function () {
       // Until the guest runs: scheduled at least once (the idle guest then
       // blocks on its first xenstore request). Asked of libxc, which costs
       // less than another XML-RPC call.
-      for (let i = await xc.domainInfo(domid); !i.running && !i.blocked && !i.shutdown && !i.crashed; i = await xc.domainInfo(domid)) { /* not yet */ }
+      const deadline = performance.now() + 10_000;
+      for (let i = await xc.domainInfo(domid); !i.running && !i.blocked && !i.shutdown && !i.crashed; i = await xc.domainInfo(domid)) {
+        if (performance.now() > deadline) throw new Error(`domain ${domid} was unpaused but has not run in 10 s`);
+      }
       return domid;
     };
 
