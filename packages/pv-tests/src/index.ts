@@ -22,6 +22,10 @@ export interface TestStack {
   /** Writes a config in cfgDir; `kernel` is the example guest's name. */
   cfg(file: string, guest: string, body: string): string;
   consoleLog(name: string): string;
+  /** A zero-filled disk image of `bytes` in the test's directory; its path. */
+  image(name: string, bytes: number): string;
+  /** xm domid. */
+  domid(name: string): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -35,7 +39,7 @@ export async function startTestStack(xenArgs = ['--nr-cpus', '2', '--mem', '512'
   const stack = await startStack({ stateDir, xenArgs, onStderr: (_n, c) => { err += c; if (process.env.PV_TESTS_VERBOSE) process.stderr.write(c); } });
   const XM = daemonMain('xm')!;
   const env = { ...process.env, XEN_STATE_DIR: stateDir, XM_SERVER: '' };
-  return {
+  const ts: TestStack = {
     stack, dir, stateDir, cfgDir,
     stderr: () => err,
     async xm(...args) {
@@ -54,11 +58,20 @@ export async function startTestStack(xenArgs = ['--nr-cpus', '2', '--mem', '512'
       return file;
     },
     consoleLog: (name) => path.join(stateDir, 'log', 'console', `guest-${name}.log`),
+    image(name, bytes) {
+      const p = path.join(dir, name);
+      fs.writeFileSync(p, Buffer.alloc(bytes));
+      return p;
+    },
+    async domid(name) {
+      return Number((await ts.xm('domid', name)).out.trim());
+    },
     async stop() {
       await stack.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+  return ts;
 }
 
 /** Resolves with the file's text once `re` matches it, re-reading on every change (fs.watch on its directory). */

@@ -4,7 +4,6 @@
 // answer. The backend fails only that device, logs why, never touches what
 // was not granted; healthy guests beside them keep working.
 import test from 'ava';
-import fs from 'node:fs';
 import path from 'node:path';
 import { Xs } from '@xenwasm/xs';
 import { checkDiskTestImage, startTestStack, waitFileMatch, type TestStack } from '../src/index.js';
@@ -20,12 +19,6 @@ test.after.always(async () => {
   if (s) await s.stop();
 });
 
-function image(name: string, bytes: number): string {
-  const p = path.join(s.dir, name);
-  fs.writeFileSync(p, Buffer.alloc(bytes));
-  return p;
-}
-const domid = async (name: string) => Number((await s.xm('domid', name)).out.trim());
 const bad = (name: string, mode: string, dev: string) => {
   s.cfg(`${name}.cfg`, 'bad-ring', `name = "${name}"\nmemory = 8\n${dev}\nextra = "mode=${mode}"`);
   return s.xm('create', `${name}.cfg`);
@@ -41,20 +34,20 @@ test.serial('bad guests lose only their own devices; healthy guests beside them 
   await waitFileMatch(s.consoleLog('answer'), /net-pair: 10\.0\.0\.1 up/);
 
   const creates = await Promise.all([
-    bad('bad-index', 'blk-index', `disk = ['file:${image('i.img', 1 << 20)},xvda,w']`),
-    bad('bad-grants', 'blk-grants', `disk = ['file:${image('g.img', 1 << 20)},xvda,w']`),
-    bad('bad-ringref', 'blk-ring-grant', `disk = ['file:${image('r.img', 1 << 20)},xvda,w']`),
+    bad('bad-index', 'blk-index', `disk = ['file:${s.image('i.img', 1 << 20)},xvda,w']`),
+    bad('bad-grants', 'blk-grants', `disk = ['file:${s.image('g.img', 1 << 20)},xvda,w']`),
+    bad('bad-ringref', 'blk-ring-grant', `disk = ['file:${s.image('r.img', 1 << 20)},xvda,w']`),
     bad('bad-net', 'net-index', `vif = ['mac=00:16:3e:00:02:09']`),
   ]);
   for (const r of creates) t.is(r.code, 0, r.err);
   // A guest whose frontends never answer the handshake at all.
-  s.cfg('deaf.cfg', 'idle', `name = "deaf"\nmemory = 2\ndisk = ['file:${image('d.img', 1 << 20)},xvda,w']\nvif = ['mac=00:16:3e:00:02:0a']\nextra = "ignore_shutdown"`);
+  s.cfg('deaf.cfg', 'idle', `name = "deaf"\nmemory = 2\ndisk = ['file:${s.image('d.img', 1 << 20)},xvda,w']\nvif = ['mac=00:16:3e:00:02:0a']\nextra = "ignore_shutdown"`);
   t.is((await s.xm('create', 'deaf.cfg')).code, 0);
 
   // Garbage producer index: the device fails, with the reason logged and in xenstore.
   const idx = await waitFileMatch(s.consoleLog('bad-index'), /bad-ring: backend state \d/);
   t.regex(idx, /bad-ring: backend state 5/);
-  const di = await domid('bad-index');
+  const di = await s.domid('bad-index');
   await waitStderr(/vbd-\d+-51712: failed: bad ring: req_prod/);
   t.regex(s.stderr(), new RegExp(`blkback: vbd-${di}-51712: failed: bad ring: req_prod \\d+ is 1000 requests ahead`));
   t.regex(await xs.read(`/local/domain/0/error/backend/vbd/${di}/51712/error`), /bad ring/);
@@ -78,7 +71,7 @@ test.serial('bad guests lose only their own devices; healthy guests beside them 
   t.regex(s.stderr(), /netback: vif-\d+-0: failed: bad ring: req_prod 5000/);
 
   // Healthy guests still work: a full disk-test, and a ping to the guest that was up all along.
-  const img = image('ok.img', 2 << 20);
+  const img = s.image('ok.img', 2 << 20);
   s.cfg('ok-disk.cfg', 'disk-test', `name = "ok-disk"\nmemory = 8\ndisk = ['file:${img},xvda,w']`);
   s.cfg('ok-ping.cfg', 'net-pair', `name = "ok-ping"\nmemory = 8\nvif = ['mac=00:16:3e:00:02:02']\nextra = "ip=10.0.0.2 peer=10.0.0.1 count=2 interval_ms=20"`);
   t.is((await s.xm('create', 'ok-disk.cfg')).code, 0);

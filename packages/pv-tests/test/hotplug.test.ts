@@ -3,7 +3,6 @@
 // on a running guest, and a frontend that never answers cannot hold a
 // backend or xend up.
 import test from 'ava';
-import fs from 'node:fs';
 import path from 'node:path';
 import { Xs } from '@xenwasm/xs';
 import { startTestStack, type TestStack } from '../src/index.js';
@@ -19,20 +18,14 @@ test.after.always(async () => {
   if (s) await s.stop();
 });
 
-function image(name: string, bytes: number): string {
-  const p = path.join(s.dir, name);
-  fs.writeFileSync(p, Buffer.alloc(bytes));
-  return p;
-}
-const domid = async (name: string) => Number((await s.xm('domid', name)).out.trim());
 
 test.serial('xm create with a disk and a vif: both trees as xend writes them, backends in InitWait', async (t) => {
-  const img = image('a.img', 1 << 20);
+  const img = s.image('a.img', 1 << 20);
   // hello-less: `crash`-free idle guest whose frontends never answer.
   s.cfg('dev.cfg', 'idle', `name = "dev1"\nmemory = 2\ndisk = ['file:${img},xvda,w']\nvif = ['bridge=xenbr0,mac=00:16:3e:00:00:01']`);
   const r = await s.xm('create', 'dev.cfg');
   t.is(r.code, 0, r.err);
-  const id = await domid('dev1');
+  const id = await s.domid('dev1');
   const be = `/local/domain/0/backend/vbd/${id}/51712`;
   const fe = `/local/domain/${id}/device/vbd/51712`;
   t.is(await xs.read(`${fe}/backend`), be);
@@ -61,9 +54,9 @@ test.serial('xm create with a disk and a vif: both trees as xend writes them, ba
 });
 
 test.serial('hotplug: block-attach read-only, block-detach of a frontend that never answers', async (t) => {
-  const img = image('b.img', 64 * 512);
+  const img = s.image('b.img', 64 * 512);
   t.is((await s.xm('block-attach', 'dev1', `file:${img}`, 'xvdb', 'r')).code, 0);
-  const id = await domid('dev1');
+  const id = await s.domid('dev1');
   const be = `/local/domain/0/backend/vbd/${id}/51728`;
   t.is(await xs.read(`${be}/info`), '4');
   t.is(await xs.read(`${be}/sectors`), '64');
@@ -86,7 +79,7 @@ test.serial('a disk that does not exist fails xm create with the backend\'s reas
 });
 
 test.serial('xm destroy removes the backend trees', async (t) => {
-  const id = await domid('dev1');
+  const id = await s.domid('dev1');
   t.is((await s.xm('destroy', 'dev1')).code, 0);
   t.is(await xs.tryRead(`/local/domain/0/backend/vbd/${id}`), undefined);
   t.is(await xs.tryRead(`/local/domain/0/backend/vif/${id}`), undefined);

@@ -12,9 +12,8 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { ESCAPE_CHAR, readAttachRequest, refuseAttach } from '@xenwasm/xenconsoled/console-proto';
 
-/** Same byte as xenconsoled's ESCAPE_CHAR (the xenconsole client's detach key). */
-const ESCAPE_CHAR = 0x1d;
 /** Output kept for a client that attaches later (xm create -c attaches after the unpause). */
 const BACKLOG_MAX = 64 * 1024;
 
@@ -108,7 +107,6 @@ export class GuestConsole implements ConsoleSink {
   }
 
   private serve(sock: net.Socket): void {
-    let head = Buffer.alloc(0);
     let detached = false;
     sock.on('error', () => sock.destroy());
     const onData = (d: Buffer) => {
@@ -123,22 +121,9 @@ export class GuestConsole implements ConsoleSink {
       }
       this.typed(d);
     };
-    const onHead = (d: Buffer) => {
-      head = Buffer.concat([head, d]);
-      const nl = head.indexOf(10);
-      if (nl < 0) {
-        if (head.length > 4096) sock.destroy();
-        return;
-      }
-      sock.off('data', onHead);
-      let req: { domid?: number; replay?: boolean };
-      try {
-        req = JSON.parse(head.subarray(0, nl).toString('utf8'));
-      } catch {
-        return void sock.end(JSON.stringify({ ok: false, error: 'bad request' }) + '\n');
-      }
-      if (req.domid !== this.domid) return void sock.end(JSON.stringify({ ok: false, error: `this is the console of domain ${this.domid}` }) + '\n');
-      if (this.hungUp) return void sock.end(JSON.stringify({ ok: false, error: `domain ${this.domid} has shut down` }) + '\n');
+    readAttachRequest(sock, (req, _head, rest) => {
+      if (req.domid !== this.domid) return refuseAttach(sock, `this is the console of domain ${this.domid}`);
+      if (this.hungUp) return refuseAttach(sock, `domain ${this.domid} has shut down`);
       sock.write(JSON.stringify({ ok: true }) + '\n');
       if (req.replay !== false && this.backlog.length) sock.write(Buffer.concat(this.backlog));
       this.clients.add(sock);
@@ -150,10 +135,8 @@ export class GuestConsole implements ConsoleSink {
         this.typed(Buffer.alloc(0));
       });
       sock.on('close', () => this.clients.delete(sock));
-      const rest = head.subarray(nl + 1);
       if (rest.length) onData(rest);
-    };
-    sock.on('data', onHead);
+    });
   }
 
   hangup(): void {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Xc } from '@xenwasm/libxc';
 import { Xs, type WatchEvent } from '@xenwasm/xs';
 import { DomainConsole } from './domain-console.js';
-import { ESCAPE_CHAR, consoleLogDir, consoleSocketPath, type AttachReply, type AttachRequest } from './console-proto.js';
+import { ESCAPE_CHAR, consoleLogDir, consoleSocketPath, readAttachRequest, refuseAttach, type AttachReply, type AttachRequest } from './console-proto.js';
 
 /** How long an early client waits for its domain's console to be known. */
 const ATTACH_WAIT_MS = 30000;
@@ -122,26 +122,10 @@ export class Xenconsoled {
   }
 
   private serveClient(sock: net.Socket): void {
-    let head = Buffer.alloc(0);
-    const onHead = (d: Buffer) => {
-      head = Buffer.concat([head, d]);
-      const nl = head.indexOf(10);
-      if (nl < 0) {
-        if (head.length > 4096) sock.destroy();
-        return;
-      }
-      sock.off('data', onHead);
-      const rest = head.subarray(nl + 1);
-      let req: AttachRequest;
-      try {
-        req = JSON.parse(head.subarray(0, nl).toString('utf8')) as AttachRequest;
-      } catch {
-        return this.refuse(sock, 'bad request');
-      }
+    readAttachRequest(sock, (req, head, rest) => {
       sock.pause(); // held until we know where its bytes go
       void this.attachClient(sock, req, head, rest);
-    };
-    sock.on('data', onHead);
+    });
     sock.on('error', () => sock.destroy());
   }
 
@@ -175,9 +159,9 @@ export class Xenconsoled {
   private async attachClient(sock: net.Socket, req: AttachRequest, head: Buffer, rest: Buffer): Promise<void> {
     {
       const c = typeof req.domid === 'number' ? await this.settled(req.domid) : undefined;
-      if (!c) return this.refuse(sock, `domain ${req.domid} has no console here`);
+      if (!c) return refuseAttach(sock, `domain ${req.domid} has no console here`);
       if (c.upstream) return this.relay(sock, c, head);
-      if (!c.ring) return this.refuse(sock, c.broken ? `the console of domain ${req.domid} is broken: ${c.broken}` : `the console of domain ${req.domid} is not connected yet`);
+      if (!c.ring) return refuseAttach(sock, c.broken ? `the console of domain ${req.domid} is broken: ${c.broken}` : `the console of domain ${req.domid} is not connected yet`);
       sock.write(JSON.stringify({ ok: true } satisfies AttachReply) + '\n');
       if (req.replay !== false) {
         const r = c.replay();
@@ -208,7 +192,7 @@ export class Xenconsoled {
   private relay(sock: net.Socket, c: DomainConsole, head: Buffer): void {
     const up = net.connect({ path: c.upstream!, allowHalfOpen: true });
     up.once('error', (e) => {
-      if (!up.bytesRead) this.refuse(sock, `the console of domain ${c.domid} is not reachable: ${e.message}`);
+      if (!up.bytesRead) refuseAttach(sock, `the console of domain ${c.domid} is not reachable: ${e.message}`);
       else sock.destroy();
     });
     up.once('connect', () => {
@@ -219,10 +203,6 @@ export class Xenconsoled {
     });
     sock.on('close', () => { c.clients.delete(sock); up.destroy(); });
     up.on('close', () => sock.end());
-  }
-
-  private refuse(sock: net.Socket, error: string): void {
-    sock.end(JSON.stringify({ ok: false, error } satisfies AttachReply) + '\n');
   }
 
   async stop(): Promise<void> {
