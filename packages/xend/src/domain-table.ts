@@ -6,7 +6,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DomainInfo as XcDomainInfo } from '@xenwasm/libxc';
 import type { XsWatch } from '@xenwasm/xs';
-import type { SxpValue } from '@xenwasm/sxp';
 import { parseVmSxp, type DomainConfig } from './sxp-config.js';
 import { HypercallError } from '@xenwasm/xen-errno';
 import { VmError, XendError, XendInvalidDomain } from './xend-errors.js';
@@ -310,9 +309,8 @@ export class XendDomain {
 
   // ---- operations ----
 
-  /** xend.domain.create: validate, build (paused), remember. */
-  async create(sxp: SxpValue): Promise<XendDomainInfo> {
-    const config = parseVmSxp(sxp);
+  /** xend.domain.create of a validated config (parseVmSxp): build (paused), remember. */
+  async create(config: DomainConfig): Promise<XendDomainInfo> {
     const clash = this.byName.get(config.name);
     const nameTaken = clash && !clash.destroyed && clash.name === config.name ? clash : undefined;
     if (nameTaken || this.reserved.has(config.name)) {

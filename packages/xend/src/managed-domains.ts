@@ -111,7 +111,7 @@ export class ManagedDomains {
     if (!c) throw new XendInvalidDomain(dom);
     const running = this.table.list('all').find((d) => d.uuid === c.uuid);
     if (running) throw new VMBadState('Domain is already running', { expected: POWER_STATE_NAMES[DOM_STATE.HALTED], actual: POWER_STATE_NAMES[running.status()] });
-    const d = await this.table.create(domainConfigToVmSxp(c));
+    const d = await this.table.create(structuredClone(c));
     if (!paused) await d.unpause();
     this.log.info('XendDomain', `Started managed domain ${c.name} as ${d.domid}`);
   }
@@ -198,6 +198,6 @@ export function registerManagedMethods(srv: XendXmlRpcServer, table: XendDomain,
     const c = parseVmSxp(config);
     const def = managed.find(c.name);
     if (def && def.name === c.name && def.uuid !== c.uuid) throw new VmError(`VM name '${c.name}' already exists`);
-    return (await table.create(config)).sxp();
+    return (await table.create(c)).sxp();
   }, { params: [{ name: 'config', type: 'sxp' }] });
 }

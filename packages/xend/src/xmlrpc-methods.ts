@@ -11,7 +11,7 @@ import { domainPath } from './domain-store.js';
 import { XendError } from './xend-errors.js';
 import type { Xs } from '@xenwasm/xs';
 import { createDevice, destroyDevice, deviceSxprs, parseDeviceSxp, waitForDevice, waitForDevices, blkdevNameToNumber, type DevClass } from './dev-controller.js';
-import { randomMac } from './sxp-config.js';
+import { parseVmSxp, randomMac } from './sxp-config.js';
 
 const DOM = { name: 'dom', type: 'domain' } as const;
 
@@ -39,7 +39,7 @@ export function registerXendMethods(srv: XendXmlRpcServer, table: XendDomain, xc
   srv.register('xend.domain', async (dom: string) => (await table.current(dom)).sxp(),
     { params: [DOM, { name: 'full', type: 'boolean', optional: true }] });
 
-  srv.register('xend.domain.create', async (config: SxpValue) => (await table.create(config)).sxp(),
+  srv.register('xend.domain.create', async (config: SxpValue) => (await table.create(parseVmSxp(config))).sxp(),
     { params: [{ name: 'config', type: 'sxp' }] });
 
   srv.register('xend.domain.destroy', async (dom: string) => {
