@@ -3,9 +3,8 @@
 // for every iteration, and loops whose step or bound make the count unknown
 // (step 0, wrapping) still reach preempt through the checked copy.
 import test from 'ava';
-import binaryen from 'binaryen';
-import { GuestInstance, GuestExit } from '../src/index.js';
-import { rewriteGuest } from '../src/rewrite.js';
+import { GuestExit } from '../src/index.js';
+import { loadWat } from './host.js';
 
 const MODULE = `(module
   (import "xen" "hypercall" (func $hc (param i32 i32 i32 i32 i32 i32) (result i32)))
@@ -63,22 +62,7 @@ function jsNest(stop: number): number {
   return acc;
 }
 
-function load(onPreempt: (calls: number) => number, text = MODULE) {
-  const mod = binaryen.parseText(text);
-  const bytes = mod.emitBinary();
-  mod.dispose();
-  const { wasm, info } = rewriteGuest(bytes, { maxMemoryPages: 4 });
-  const memory = new WebAssembly.Memory({ initial: 3, maximum: 4, shared: true });
-  const state = { preempts: 0 };
-  const g = new GuestInstance(new WebAssembly.Module(wasm as Uint8Array<ArrayBuffer>), memory, {
-    hypercall: () => -38,
-    schedOp: () => 0,
-    preempt: () => onPreempt(++state.preempts),
-    rdtsc: () => process.hrtime.bigint(),
-  });
-  const ex = g.exports as Record<string, (...a: number[]) => number>;
-  return { ex, info, state };
-}
+const load = (onPreempt: (calls: number) => number, text = MODULE) => loadWat(text, onPreempt);
 
 test('counted loops are recognised and keep their results', (t) => {
   const { ex, info } = load(() => 10000);

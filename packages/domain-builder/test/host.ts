@@ -7,6 +7,7 @@ import {
 } from '../src/index.js';
 import { rewriteGuest } from '../src/rewrite.js';
 import { readGuestWasm } from '@xenwasm/example-guests';
+import binaryen from 'binaryen';
 
 export const ENOSYS = -38;
 
@@ -124,4 +125,25 @@ export function runUntil(domains: TestDomain[], stop: () => boolean, maxSteps = 
     }
     if (!ran) return;
   }
+}
+
+/**
+ * A module in the text format, rewritten and instantiated with no host but
+ * preempt (which `onPreempt` answers with the fuel to give, or stops by
+ * throwing): for tests of what the rewriter injects.
+ */
+export function loadWat(text: string, onPreempt: (calls: number) => number) {
+  const mod = binaryen.parseText(text);
+  const bytes = mod.emitBinary();
+  mod.dispose();
+  const { wasm, info } = rewriteGuest(bytes, { maxMemoryPages: 4 });
+  const memory = new WebAssembly.Memory({ initial: 3, maximum: 4, shared: true });
+  const state = { preempts: 0 };
+  const g = new GuestInstance(new WebAssembly.Module(wasm as Uint8Array<ArrayBuffer>), memory, {
+    hypercall: () => ENOSYS,
+    schedOp: () => 0,
+    preempt: () => onPreempt(++state.preempts),
+    rdtsc: () => process.hrtime.bigint(),
+  });
+  return { ex: g.exports as Record<string, (...a: number[]) => number>, info, state };
 }

@@ -3,9 +3,9 @@
 // counts every call, and cycles through copies, mutual recursion and
 // call_indirect all reach preempt, with a bounded number of calls per unit of fuel.
 import test from 'ava';
-import binaryen from 'binaryen';
-import { GuestInstance, GuestExit } from '../src/index.js';
-import { rewriteGuest, RECURSION_UNROLL } from '../src/rewrite.js';
+import { GuestExit } from '../src/index.js';
+import { loadWat } from './host.js';
+import { RECURSION_UNROLL } from '../src/rewrite.js';
 
 const MODULE = `(module
   (import "xen" "hypercall" (func $hc (param i32 i32 i32 i32 i32 i32) (result i32)))
@@ -29,21 +29,7 @@ const MODULE = `(module
   (func $h (param $n i32) (result i32) (i32.add (call $g (local.get $n)) (i32.const 1)))
   (func (export "xen_start") (param i32)))`;
 
-function load(onPreempt: (calls: number) => number) {
-  const mod = binaryen.parseText(MODULE);
-  const bytes = mod.emitBinary();
-  mod.dispose();
-  const { wasm, info } = rewriteGuest(bytes, { maxMemoryPages: 4 });
-  const memory = new WebAssembly.Memory({ initial: 3, maximum: 4, shared: true });
-  const state = { preempts: 0 };
-  const g = new GuestInstance(new WebAssembly.Module(wasm as Uint8Array<ArrayBuffer>), memory, {
-    hypercall: () => -38,
-    schedOp: () => 0,
-    preempt: () => onPreempt(++state.preempts),
-    rdtsc: () => process.hrtime.bigint(),
-  });
-  return { ex: g.exports as Record<string, (n: number) => number>, info, state };
-}
+const load = (onPreempt: (calls: number) => number) => loadWat(MODULE, onPreempt);
 
 test('unrolled recursive functions compute the same results', (t) => {
   const { ex, info } = load(() => 10000);

@@ -1,14 +1,12 @@
 // Helpers shared by the end-to-end tests and benchmarks: a stack in a temp
 // dir, the xm binary, config files, and waiting on files and domain states.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { daemonMain, startStack, type Stack } from '@xenwasm/xencommons';
+import { daemonMain, runXm, startStack, type Stack } from '@xenwasm/xencommons';
 import { guestWasmPath } from '@xenwasm/example-guests';
 
-const run = promisify(execFile);
 
 export interface TestStack {
   stack: Stack;
@@ -42,15 +40,7 @@ export async function startTestStack(xenArgs = ['--nr-cpus', '2', '--mem', '512'
   const ts: TestStack = {
     stack, dir, stateDir, cfgDir,
     stderr: () => err,
-    async xm(...args) {
-      try {
-        const r = await run(process.execPath, [XM, ...args], { env, cwd: cfgDir });
-        return { code: 0, out: r.stdout, err: r.stderr };
-      } catch (e) {
-        const x = e as { code: number; stdout: string; stderr: string };
-        return { code: x.code, out: x.stdout, err: x.stderr };
-      }
-    },
+    xm: (...args) => runXm(stateDir, args, cfgDir),
     xmSpawn: (...args) => spawn(process.execPath, [XM, ...args], { env, cwd: cfgDir, stdio: ['pipe', 'pipe', 'pipe'] }),
     cfg(file, guest, body) {
       const p = path.join(cfgDir, file);

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { XendClient } from '@xenwasm/xm';
 import { Xs } from '@xenwasm/xs';
 import { childValue, type SxpValue } from '@xenwasm/sxp';
-import { daemonMain, startStack, type Stack } from '@xenwasm/xencommons';
+import { daemonMain, runXm, startStack, type Stack } from '@xenwasm/xencommons';
 
 const run = promisify(execFile);
 const XM = daemonMain('xm')!;
@@ -28,15 +28,7 @@ const haveTool = (t: string) => ['/usr/sbin', '/sbin', '/usr/bin'].some((d) => f
 const HAVE_E2FS = haveTool('mkfs.ext4') && haveTool('debugfs');
 
 const xm_ = (...args: string[]) => xm(...args);
-async function xm(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  try {
-    const r = await run(process.execPath, [XM, ...args], { env: { ...process.env, XEN_STATE_DIR: stack.stateDir, XM_SERVER: '' }, cwd: dir });
-    return { code: 0, out: r.stdout, err: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, out: x.stdout, err: x.stderr };
-  }
-}
+const xm = (...args: string[]) => runXm(stack.stateDir, args, dir);
 
 async function domain(name: string): Promise<SxpValue | undefined> {
   const c = new XendClient({ socketPath: path.join(stack.stateDir, 'run/xend/xmlrpc.sock') });

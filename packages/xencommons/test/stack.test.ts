@@ -14,10 +14,9 @@ import { XendClient } from '@xenwasm/xm';
 import { Xs } from '@xenwasm/xs';
 import { Xc } from '@xenwasm/libxc';
 import { childValue, type SxpValue } from '@xenwasm/sxp';
-import { daemonMain, startStack, type Stack } from '../src/index.js';
+import { runXm, startStack, type Stack } from '../src/index.js';
 
 const run = promisify(execFile);
-const XM = daemonMain('xm')!;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const EXAMPLES = path.resolve(here, '../../../../examples');
 
@@ -26,15 +25,7 @@ let dir: string;
 let cfgDir: string;
 let stderr = '';
 
-async function xm(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  try {
-    const r = await run(process.execPath, [XM, ...args], { env: { ...process.env, XEN_STATE_DIR: stack.stateDir, XM_SERVER: '' }, cwd: cfgDir });
-    return { code: 0, out: r.stdout, err: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, out: x.stdout, err: x.stderr };
-  }
-}
+const xm = (...args: string[]) => runXm(stack.stateDir, args, cfgDir);
 
 /** A config file whose kernel path is relative to the file's own directory. */
 function cfg(file: string, guest: string, extra: string): string {
