@@ -23,16 +23,12 @@ import {
 import type { DomainEntry, GuestRegistry } from './guest-registry.js';
 import type { LocalPort } from './hypervisor.js';
 import type { HvmBoot } from './hvm-abi.js';
+import type { HvmBuildOptions } from '@xenwasm/libxc';
 import * as A from './abi.js';
 import { SHUTDOWN_crash } from './hypercall-numbers.js';
 
-export interface HvmBuildRequest {
-  domid: number;
-  kernel: string;
-  memoryMb: number;
-  maxMemoryMb?: number;
-  args: string[];
-  env: string[];
+/** libxc's hvm_build arguments, with the stub domain's config checked and typed. */
+export interface HvmBuildRequest extends Omit<HvmBuildOptions, 'dm'> {
   /** stubdom: config is required; qemu-dm: socket is required (qemu-dm is already listening there). */
   dm: { mode: 'stubdom'; config: DmConfig } | { mode: 'qemu-dm'; socket: string };
 }
