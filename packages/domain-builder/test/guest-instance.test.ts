@@ -79,6 +79,33 @@ test('a blocked guest resumes in a new instance on another thread', async (t) =>
   t.deepEqual(msg.sends, [4], 'the handler, registered on the main thread, echoed on port 4 from the worker');
 });
 
+test('a collected heap moves with the guest: churn allocates 64x its memory, moved to a new instance at every yield', (t) => {
+  const d = createDomain('churn', 'mib=64');
+  // No timer here, so churn's sleep yields until the clock passes its
+  // deadline: each yield unwinds, and the guest resumes in a fresh instance.
+  // The clock moves 400 ns a reading, so every sleep yields.
+  let clock = 0n;
+  d.callbacks.rdtsc = () => (clock += 400n);
+  const inner = d.callbacks.schedOp;
+  d.callbacks.schedOp = (cmd, arg) => (cmd === 0 ? 'block' : inner(cmd, arg));
+  let r = d.guest.boot();
+  let moves = 0;
+  while (r.kind === 'blocked') {
+    d.guest = GuestInstance.restore(d.module, d.memory, d.callbacks, structuredClone(d.guest.saveState()));
+    moves++;
+    r = d.guest.resume(0);
+  }
+  t.deepEqual(r, { kind: 'exit', reason: 0 }, d.console);
+  t.regex(d.console, /churn: ok 64 MiB/);
+  // The SDK's heap_headroom, on a heap full of holes, is what one allocation gets without growing memory.
+  const room = /churn: headroom (\d+) KiB taken, memory grew by (\d+) pages/.exec(d.console);
+  t.truthy(room, d.console);
+  t.true(Number(room![1]) > 0, d.console);
+  t.is(room![2], '0');
+  t.true(moves >= 16);
+  t.true(d.memory.buffer.byteLength <= 16 << 16);
+});
+
 test('two guests ping-pong over an event channel', (t) => {
   const server = createDomain('evtchn-pingpong', 'role=server port=1');
   const client = createDomain('evtchn-pingpong', 'role=client port=2 count=50');

@@ -12,11 +12,12 @@ const srcDir = path.join(here, 'assembly');
 const outDir = path.join(here, 'build');
 mkdirSync(outDir, { recursive: true });
 
-// The PV ABI build line: data above the reserved 128 KiB, no GC (a guest
-// moved to another thread keeps its heap as is), the SDK's abort handler
+// The PV ABI build line: data above the reserved 128 KiB, the incremental
+// collector (its state lives in memory and mutable globals, which move with
+// a blocked vCPU; see packages/guest-sdk/README.md), the SDK's abort handler
 // instead of env.abort, atomics for the shared_info event words.
 export const GUEST_ASC_FLAGS = [
-  '--runtime', 'stub',
+  '--runtime', 'incremental',
   '--memoryBase', '131072',
   '--use', 'abort=~lib/@xenwasm/guest-sdk/assembly/abort/xen_abort',
   '--enable', 'threads',

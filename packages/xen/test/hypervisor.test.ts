@@ -102,6 +102,16 @@ test.serial('a guest growing past its memory gets ENOMEM; the host is unaffected
   await host.xc.domainDestroy(again.domid);
 });
 
+test.serial('a guest allocating 16 times its memory in garbage runs on: its heap is collected, live strings survive a block', async (t) => {
+  const { domid } = await buildGuest(host.xc, guest('churn'), 'mib=64', 4);
+  await host.xc.domainUnpause(domid);
+  const d = await waitDomain(host.xc, domid, (i) => i.shutdown || i.crashed);
+  const ring = await host.xc.readConsoleRing();
+  t.false(d.crashed, ring.slice(-500));
+  t.regex(ring, new RegExp(`\\(d${domid}\\) churn: ok \\d+ MiB`));
+  await host.xc.domainDestroy(domid);
+});
+
 test.serial('a guest bigger than one wasm32 memory is refused with ENOMEM, the op named once', async (t) => {
   const domid = await host.xc.domainCreate({ handle: crypto.randomUUID() });
   try {
