@@ -3,7 +3,7 @@
 // build line (see packages/guest-sdk/README.md). One process for all guests:
 // loading the compiler costs more than compiling a small guest.
 import asc from 'assemblyscript/asc';
-import { readdirSync, mkdirSync, statSync } from 'node:fs';
+import { readdirSync, mkdirSync, statSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,7 +27,14 @@ export const GUEST_ASC_FLAGS = [
 ];
 
 const only = process.argv.slice(2);
-const force = process.env.FORCE_GUEST_BUILD === '1';
+// Guests built with other flags (an older checkout's) are stale whatever their dates say.
+const flagsStamp = path.join(outDir, '.asc-flags');
+const flagsLine = JSON.stringify(GUEST_ASC_FLAGS);
+let sameFlags = false;
+try {
+  sameFlags = readFileSync(flagsStamp, 'utf8') === flagsLine;
+} catch { /* first build */ }
+const force = process.env.FORCE_GUEST_BUILD === '1' || !sameFlags;
 const sdkDir = path.resolve(here, '../guest-sdk/assembly');
 const newest = (dir) => Math.max(...readdirSync(dir).map((f) => statSync(path.join(dir, f)).mtimeMs));
 const sdkTime = newest(sdkDir);
@@ -52,4 +59,5 @@ for (const file of readdirSync(srcDir).filter((f) => f.endsWith('.ts') && !f.end
     process.stderr.write(`build-guests: ${name}.wasm (${statSync(out).size} bytes, ${(performance.now() - t0).toFixed(0)} ms)\n`);
   }
 }
+if (!failed && only.length === 0) writeFileSync(flagsStamp, flagsLine);
 process.exit(failed ? 1 : 0);
