@@ -7,6 +7,7 @@
 // code.
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { HvmBoot } from './hvm-abi.js';
+import { MemoryRelease } from './memory-release.js';
 
 export interface DomainEntry {
   domid: number;
@@ -25,14 +26,17 @@ export type RegistryMessage =
 export class GuestRegistry {
   private readonly domains = new Map<number, DomainEntry & { i32: Int32Array }>();
   private readonly removedHooks: ((domid: number) => void)[] = [];
-  constructor(private readonly port: MessagePort | null = null) {}
+  constructor(private readonly port: MessagePort | null = null, readonly release = new MemoryRelease()) {}
 
   add(entry: DomainEntry): void {
     this.domains.set(entry.domid, { ...entry, i32: new Int32Array(entry.shared) });
   }
   remove(domid: number): void {
+    const d = this.domains.get(domid);
     this.domains.delete(domid);
     for (const h of this.removedHooks) h(domid);
+    // Our handles on its memory are gone now (memory-release.ts says why that is not enough).
+    if (d?.memory) this.release.released(d.memory.buffer.byteLength);
   }
   onRemove(h: (domid: number) => void): void {
     this.removedHooks.push(h);

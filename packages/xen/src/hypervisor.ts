@@ -261,6 +261,9 @@ export class Hypervisor {
     // grant mappings dom0 holds keep the pages until unmapped, as in Xen.
     this.broadcast({ kind: 'remove', domid });
     this.memories.delete(domid);
+    // An idle executor reads registry news only when woken: wake them all,
+    // so that each lets go of the memory now (memory-release.ts).
+    for (let e = 0; e < this.executors.length; e++) this.dispatch.ring(e);
   }
 
   // ---- grant mapping for dom0 backends (gntdev) and foreign mapping (privcmd) ----
