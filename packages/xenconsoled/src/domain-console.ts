@@ -39,7 +39,9 @@ export class DomainConsole {
   private backlog: Buffer[] = [];
   private backlogBytes = 0;
   readonly clients = new Set<net.Socket>();
-  private attaching = false;
+  /** The attach attempt under way, and whether a call came during it. */
+  private attempt: Promise<void> | undefined;
+  private again = false;
   closed = false;
 
   constructor(
@@ -54,9 +56,32 @@ export class DomainConsole {
     return path.join(this.logDir, `guest-${this.name}.log`);
   }
 
-  /** Attach the ring once xend has written the keys; a non-xenconsoled console is left alone. */
-  async tryAttach(xc: Xc, xs: Xs): Promise<void> {
-    if (this.ring || this.upstream || this.broken || this.attaching || this.closed) return;
+  /**
+   * Attach the ring once xend has written the keys; a non-xenconsoled
+   * console is left alone. Every write under console/ fires the watch, so
+   * calls come in bursts: one attempt runs at a time, and a call made
+   * during it makes it look once more when it is done (the keys it read
+   * may have been incomplete). Two attempts at once would both bind the
+   * port, and the second would fail with EINVAL.
+   */
+  tryAttach(xc: Xc, xs: Xs): Promise<void> {
+    if (this.attempt) {
+      this.again = true;
+      return this.attempt;
+    }
+    this.attempt = (async () => {
+      do {
+        this.again = false;
+        await this.attachOnce(xc, xs);
+      } while (this.again);
+    })().finally(() => {
+      this.attempt = undefined;
+    });
+    return this.attempt;
+  }
+
+  private async attachOnce(xc: Xc, xs: Xs): Promise<void> {
+    if (this.ring || this.upstream || this.broken || this.closed) return;
     const dp = `/local/domain/${this.domid}`;
     const [type, tty, name] = await Promise.all([xs.tryRead(`${dp}/console/type`), xs.tryRead(`${dp}/console/tty`), xs.tryRead(`${dp}/name`)]);
     if (this.closed) return;
@@ -72,7 +97,6 @@ export class DomainConsole {
     if (!keys || this.closed) return;
     if (keys.type !== undefined && keys.type !== 'xenconsoled') return;
     if (keys.name) this.name = keys.name;
-    this.attaching = true;
     try {
       const ring = await xc.ringAttach(this.domid, keys.ringRef, keys.port, 'console');
       if (this.closed) {
@@ -87,8 +111,6 @@ export class DomainConsole {
       this.log(`domain ${this.domid} (${this.name}): console attached, log ${this.logPath}`);
     } catch (e) {
       this.log(`domain ${this.domid}: cannot attach the console ring: ${(e as Error).message}`);
-    } finally {
-      this.attaching = false;
     }
   }
 
