@@ -6,7 +6,7 @@ import path from 'node:path';
 
 export const GUEST_NAMES = [
   'hello', 'idle', 'burn', 'crash', 'mem-hog', 'grant-offer', 'evtchn-pingpong', 'cpu-bench', 'console-echo', 'console-garble',
-  'disk-test', 'net-pair', 'bad-ring', 'blk-bench', 'net-bench', 'masked-block', 'churn',
+  'disk-test', 'net-pair', 'bad-ring', 'blk-bench', 'net-bench', 'masked-block', 'churn', 'timer-test',
 ] as const;
 export type GuestName = (typeof GUEST_NAMES)[number];
 

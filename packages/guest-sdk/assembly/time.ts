@@ -1,7 +1,7 @@
 // Time: rdtsc gives system time in ns; set_timer_op fires VIRQ_TIMER at an
 // absolute system time.
 import { hypercall, rdtsc, __HYPERVISOR_set_timer_op } from "./xen";
-import { evtchn_bind_virq, evtchn_count, VIRQ_TIMER } from "./evtchn";
+import { evtchn_bind_virq, VIRQ_TIMER } from "./evtchn";
 import { sched_block, sched_yield } from "./sched";
 
 /** System time in nanoseconds. */
@@ -29,10 +29,12 @@ export function sleep_ns(ns: u64): void {
     return;
   }
   while (now_ns() < deadline) {
-    const c = evtchn_count(<u32>port);
-    if (now_ns() >= deadline) break;
     sched_block();
-    if (evtchn_count(<u32>port) == c && now_ns() < deadline) set_timer(deadline);
+    // Any event wakes us, and a timer armed by someone else may have gone
+    // off: whatever woke us, if time is left, the timer is armed again
+    // (a one-shot timer that already fired would otherwise leave us
+    // blocked for good).
+    if (now_ns() < deadline) set_timer(deadline);
   }
 }
 

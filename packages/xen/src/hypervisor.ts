@@ -60,6 +60,9 @@ export interface EvtchnClient {
   deliver(port: number): void;
 }
 
+/** How early Xen may run a timer (common/timer.c, TIMER_SLOP). */
+const TIMER_SLOP_NS = 50_000n;
+
 export class Hypervisor {
   readonly core: XenCore;
   readonly dispatch: Dispatch;
@@ -204,17 +207,26 @@ export class Hypervisor {
     if (old) clearTimeout(old);
     this.timers.delete(key);
     if (deadline === 0n) return;
-    const ms = Math.max(0, Number(deadline - this.core.now()) / 1e6);
-    const t = setTimeout(() => {
-      this.timers.delete(key);
-      try {
-        this.core.raiseVirq(domid, VIRQ_TIMER, vcpu);
-      } catch {
-        /* the domain went away */
-      }
-    }, ms);
-    t.unref();
-    this.timers.set(key, t);
+    // Node's timers count whole milliseconds of a loop clock that lags the
+    // system time: a timer may run up to a millisecond before its time.
+    // Xen runs a timer at most TIMER_SLOP (50 us) early, and guests are
+    // written for that (a guest that waits for the event and finds itself
+    // a millisecond early, with no timer armed, may sleep for good).
+    const arm = () => {
+      const left = Number(deadline - TIMER_SLOP_NS - this.core.now()) / 1e6;
+      const t = setTimeout(() => {
+        if (this.core.now() < deadline - TIMER_SLOP_NS) return arm();
+        this.timers.delete(key);
+        try {
+          this.core.raiseVirq(domid, VIRQ_TIMER, vcpu);
+        } catch {
+          /* the domain went away */
+        }
+      }, Math.max(1, Math.ceil(left)));
+      t.unref();
+      this.timers.set(key, t);
+    };
+    arm();
   }
 
   // ---- domains ----

@@ -129,6 +129,16 @@ test.serial('a guest allocating 16 times its memory in garbage runs on: its heap
   await host.xc.domainDestroy(domid);
 });
 
+test.serial('VIRQ_TIMER comes no earlier than Xen allows (50 us of slop), and sleep_ns returns', async (t) => {
+  const { domid } = await buildGuest(host.xc, guest('timer-test'), 'us=2000 count=50');
+  await host.xc.domainUnpause(domid);
+  const d = await waitDomain(host.xc, domid, (i) => i.shutdown || i.crashed);
+  const ring = await host.xc.readConsoleRing();
+  t.false(d.crashed, ring.slice(-500));
+  t.regex(ring, new RegExp(`\\(d${domid}\\) timer-test: 50 timers of 2000 us, 0 early, .*; 50 sleeps done`));
+  await host.xc.domainDestroy(domid);
+});
+
 test.serial('a guest bigger than one wasm32 memory is refused with ENOMEM, the op named once', async (t) => {
   const domid = await host.xc.domainCreate({ handle: crypto.randomUUID() });
   try {
