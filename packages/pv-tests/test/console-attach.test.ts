@@ -5,37 +5,20 @@
 // (seen about once in 200 domains). Real xen and xenstored, no xend and no
 // xenconsoled daemon: the test's DomainConsole is the only one attaching.
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Xc } from '@xenwasm/libxc';
 import { Xs } from '@xenwasm/xs';
-import { daemonMain } from '@xenwasm/xencommons';
-import { parentWatchEnv } from '@xenwasm/sd-daemon';
+import { startStack } from '@xenwasm/xencommons';
 import { DomainConsole } from '@xenwasm/xenconsoled/domain-console';
 import { guestWasmPath } from '@xenwasm/example-guests';
 import { waitFileMatch } from '../src/index.js';
 
-function startDaemon(name: string, env: NodeJS.ProcessEnv, args: string[] = []): Promise<ChildProcess> {
-  const p = spawn(process.execPath, [daemonMain(name)!, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  return new Promise((resolve, reject) => {
-    p.stderr!.on('data', (d) => {
-      err += d;
-      if (err.includes(`${name}: ready`)) resolve(p);
-    });
-    p.once('exit', (c) => reject(new Error(`${name} exited ${c}: ${err}`)));
-  });
-}
-
 test('a burst of attach calls binds the console ring once, and the log gets the guest output', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'console-attach-'));
-  const env = { ...process.env, XEN_STATE_DIR: dir, ...parentWatchEnv() };
-  const procs: ChildProcess[] = [];
+  const stack = await startStack({ stateDir: dir, only: ['xen', 'xenstored'], xenArgs: ['--nr-cpus', '1', '--mem', '128', '--dom0-mem', '32'], onStderr: () => {} });
   try {
-    procs.push(await startDaemon('xen', env, ['--nr-cpus', '1', '--mem', '128', '--dom0-mem', '32']));
-    procs.push(await startDaemon('xenstored', env));
     const xc = await Xc.open(path.join(dir, 'run/xen/privcmd.sock'));
     const xs = await Xs.connect({ path: path.join(dir, 'run/xenstored/socket') });
     try {
@@ -63,11 +46,7 @@ test('a burst of attach calls binds the console ring once, and the log gets the 
       xc.close();
     }
   } finally {
-    await Promise.all(procs.map((p) => new Promise<void>((r) => {
-      if (p.exitCode !== null) return r();
-      p.once('exit', () => r());
-      p.kill('SIGTERM');
-    })));
+    await stack.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
