@@ -42,9 +42,16 @@ export async function startXend(opts: XendDaemonOptions = {}): Promise<XendDaemo
   const log = new XendLog(options.logfile, options.loglevel, opts.stderr ?? true);
   for (const w of options.warnings) log.warn('XendOptions', w);
   const xc = await Xc.open(path.join(stateDir, 'run', 'xen', 'privcmd.sock'));
-  const xs = await Xs.connect({ path: path.join(stateDir, 'run', 'xenstored', 'socket') });
+  // xenstored may be restarted under us: the client reconnects, and the
+  // table re-reads the hypervisor for what happened meanwhile.
+  const xs = await Xs.connect({ path: path.join(stateDir, 'run', 'xenstored', 'socket'), reconnect: true });
   const ctx = { xc, xs, log, consoleLimitKiB: options.consoleLimit };
   const table = new XendDomain(ctx);
+  xs.on('lost', (e: Error) => log.error('XendDomain', `lost xenstored (${e.message}); reconnecting`));
+  xs.on('reconnect', () => {
+    log.info('XendDomain', 'reconnected to xenstored');
+    table.kick();
+  });
   await table.start();
   const server = new XendXmlRpcServer({ log: (l) => log.error('XMLRPCServer', l) });
   registerXendMethods(server, table, xc, log, xs);

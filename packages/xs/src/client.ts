@@ -23,6 +23,15 @@ export interface XsOpenOptions {
   path?: string;
   /** Use socket_ro beside the default socket. */
   readonly?: boolean;
+  /**
+   * Survive a xenstored restart: when the connection drops, requests in
+   * flight (and any made before it is back) fail with EIO, watches are
+   * kept, and the client connects again with backoff, registers the
+   * watches anew (each fires once, as a new watch does) and emits
+   * 'reconnect'. 'lost' is emitted when it drops. Without it the client
+   * closes for good ('close').
+   */
+  reconnect?: boolean;
 }
 
 export interface WatchEvent {
@@ -96,12 +105,53 @@ export class Xs extends EventEmitter {
   private nextToken = 1;
   private watches = new Map<string, Set<XsWatch>>();
   private closedError: Error | undefined;
+  /** Set while a reconnecting client has no connection: why it dropped. */
+  private down: Error | undefined;
+  private closing = false;
+  private retry: NodeJS.Timeout | undefined;
 
-  private constructor(private readonly sock: net.Socket) {
+  private constructor(private sock: net.Socket, private readonly reconnectTo?: string) {
     super();
+    this.attach(sock);
+  }
+
+  private attach(sock: net.Socket): void {
+    this.sock = sock;
     sock.on('data', (d) => this.onData(d));
-    sock.on('error', (e) => this.fail(e));
-    sock.on('close', () => this.fail(new XenError('EIO', 'xenstore connection closed')));
+    sock.on('error', (e) => this.lost(sock, e));
+    sock.on('close', () => this.lost(sock, new XenError('EIO', 'xenstore connection closed')));
+  }
+
+  private lost(sock: net.Socket, e: Error): void {
+    if (sock !== this.sock || this.down || this.closedError) return;
+    if (!this.reconnectTo || this.closing) return this.fail(e);
+    this.down = new XenError('EIO', `xenstored connection lost (${e.message}); reconnecting`);
+    for (const p of this.pending.values()) p.reject(this.down);
+    this.pending.clear();
+    this.reader = new MessageReader();
+    this.emit('lost', e);
+    this.reconnectAfter(50);
+  }
+
+  private reconnectAfter(delay: number): void {
+    this.retry = setTimeout(() => {
+      const sock = net.createConnection(this.reconnectTo!);
+      sock.setNoDelay(true);
+      sock.once('error', () => {
+        if (!this.closing) this.reconnectAfter(Math.min(delay * 2, 1000));
+      });
+      sock.once('connect', () => {
+        sock.removeAllListeners('error');
+        if (this.closing) return void sock.destroy();
+        this.down = undefined;
+        this.attach(sock);
+        for (const [token, set] of this.watches) {
+          for (const path of new Set([...set].map((w) => w.path))) this.request(XsType.WATCH, `${path}\0${token}\0`).catch(() => undefined);
+        }
+        this.emit('reconnect');
+      });
+    }, delay);
+    this.retry.unref();
   }
 
   /** Connects to xenstored. */
@@ -115,7 +165,7 @@ export class Xs extends EventEmitter {
       sock.once('error', onErr);
       sock.once('connect', () => {
         sock.off('error', onErr);
-        resolve(new Xs(sock));
+        resolve(new Xs(sock, o.reconnect ? p : undefined));
       });
     });
   }
@@ -162,6 +212,7 @@ export class Xs extends EventEmitter {
   /** Sends one raw request; resolves with the reply message (rejects with XenError on XS_ERROR). */
   request(type: number, payload: Buffer | string, txId = 0): Promise<XsMessage> {
     if (this.closedError) return Promise.reject(this.closedError);
+    if (this.down) return Promise.reject(this.down);
     const reqId = this.nextReqId;
     this.nextReqId = (this.nextReqId + 1) >>> 0 || 1;
     return new Promise((resolve, reject) => {
@@ -332,6 +383,9 @@ export class Xs extends EventEmitter {
 
   /** Closes the connection (the daemon drops its watches and open transactions). */
   close(): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.retry);
+    if (this.down) this.fail(this.down);
     return new Promise((resolve) => {
       if (this.sock.destroyed) return resolve();
       this.sock.once('close', () => resolve());
