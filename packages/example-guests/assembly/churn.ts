@@ -9,9 +9,10 @@
 import { xen_init, printk, poweroff, cmdline_int } from "@xenwasm/guest-sdk/assembly/index";
 import { sleep_ns } from "@xenwasm/guest-sdk/assembly/time";
 import { heap_headroom } from "@xenwasm/guest-sdk/assembly/pages";
-
-const kept = new Array<string>(0);
 export { xen_upcall } from "@xenwasm/guest-sdk/assembly/evtchn";
+
+/** Every other string of the last round, kept to leave holes in the heap. */
+const kept = new Array<string>(0);
 
 function fill(round: i32, i: i32): string {
   return "r" + round.toString() + "." + i.toString() + ":" + "x".repeat(1000);

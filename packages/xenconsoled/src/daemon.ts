@@ -62,29 +62,19 @@ export class Xenconsoled {
   }
 
   private async connectStore(): Promise<void> {
-    this.xs = await Xs.connect();
+    // The client rides out a xenstored restart and registers our watches again.
+    this.xs = await Xs.connect({ reconnect: true });
     this.xs.on('watch', (ev: WatchEvent) => this.onWatch(ev));
-    this.xs.on('close', () => {
-      if (this.stopping) return;
-      this.log('lost xenstored; reconnecting');
-      void this.reconnectStore();
+    this.xs.on('lost', () => {
+      if (!this.stopping) this.log('lost xenstored; reconnecting');
+    });
+    this.xs.on('reconnect', () => {
+      this.log('reconnected to xenstored');
+      // A console watch asked for while it was away did not take: ask again (EEXIST for the rest).
+      for (const c of this.consoles.values()) void this.xs.watch(`/local/domain/${c.domid}/console`, `console-${c.domid}`).catch(() => undefined);
+      this.rescan();
     });
     await Promise.all([this.xs.watch('@introduceDomain', 'introduce'), this.xs.watch('@releaseDomain', 'release')]);
-    for (const c of this.consoles.values()) await this.xs.watch(`/local/domain/${c.domid}/console`, `console-${c.domid}`).catch(() => undefined);
-  }
-
-  private async reconnectStore(): Promise<void> {
-    for (let delay = 50; !this.stopping; delay = Math.min(delay * 2, 1000)) {
-      await new Promise((r) => setTimeout(r, delay));
-      try {
-        await this.connectStore();
-        this.log('reconnected to xenstored');
-        this.rescan();
-        return;
-      } catch {
-        /* xenstored not back yet */
-      }
-    }
   }
 
   private onWatch(ev: WatchEvent): void {

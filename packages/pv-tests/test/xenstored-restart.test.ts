@@ -1,15 +1,17 @@
 // xenstored restarted under a running stack: xend keeps serving. Its
 // xenstore client reconnects, registers its watches again and re-reads the
-// hypervisor; the other daemons already reconnect by themselves. Before,
-// xend died of the closed connection (an unhandled rejection).
+// hypervisor (before, xend died of the closed connection, or stayed up on a
+// dead one). xenconsoled uses the same client mode and logs guests created
+// after the restart.
 import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { guestWasmPath } from '@xenwasm/example-guests';
-import { runXm, startStack } from '../src/index.js';
+import { runXm, startStack } from '@xenwasm/xencommons';
+import { waitFileMatch } from '../src/index.js';
 
-test('xend keeps serving across a xenstored restart: list, create, and shutdowns noticed after it', async (t) => {
+test('xend and xenconsoled keep serving across a xenstored restart: list, create, console log, and shutdowns noticed after it', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'xs-restart-'));
   let stderr = '';
   const said: Array<{ re: RegExp; resolve: () => void }> = [];
@@ -24,7 +26,7 @@ test('xend keeps serving across a xenstored restart: list, create, and shutdowns
   const saying = (re: RegExp) => Promise.race([death, new Promise<void>((resolve) => (re.test(stderr) ? resolve() : said.push({ re, resolve })))]);
   const exits: string[] = [];
   const stack = await startStack({
-    stateDir: path.join(dir, 'var'), only: ['xen', 'xenstored', 'xend'], xenArgs: ['--nr-cpus', '1', '--mem', '256', '--dom0-mem', '32'],
+    stateDir: path.join(dir, 'var'), only: ['xen', 'xenstored', 'xenconsoled', 'xend'], xenArgs: ['--nr-cpus', '1', '--mem', '256', '--dom0-mem', '32'],
     onStderr,
     onUnexpectedExit: (name, code) => {
       exits.push(`${name} exited ${code}`);
@@ -39,12 +41,13 @@ test('xend keeps serving across a xenstored restart: list, create, and shutdowns
   try {
     t.is((await xm('create', cfg('before', 'idle'))).code, 0);
     await stack.restart('xenstored');
-    await saying(/xend: .*reconnected to xenstored/);
+    await Promise.all([saying(/xend: .*reconnected to xenstored/), saying(/xenconsoled: reconnected to xenstored/)]);
     t.deepEqual(exits, []);
     t.regex((await xm('list')).out, /\nbefore\s+\d+/);
     // A guest created now runs, powers off, and xend notices (its @releaseDomain watch is back).
     t.is((await xm('create', cfg('after', 'hello'))).code, 0);
     await saying(/xend: .*Domain after \(\d+\) shut down \(poweroff\)/);
+    t.regex(await waitFileMatch(path.join(stack.stateDir, 'log', 'console', 'guest-after.log'), /Hello from XenWasm!/), /Hello/);
     t.is((await xm('destroy', 'before')).code, 0);
     t.notRegex(stderr, /XenError|at Socket/);
   } finally {
